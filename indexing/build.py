@@ -1,0 +1,278 @@
+"""Build an index from a catalogue (resumable), and add or remove products in place."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from indexing.catalogue import Metadata, list_images, product_id, read_metadata, sort_key
+from indexing.checkpoint import Checkpoint, Embedded
+from indexing.embedder import Embedder, KerasEmbedder, Weights, probe_images
+from indexing.errors import BuildError, ImageError, IndexExistsError
+from indexing.extractor import open_embedder
+from indexing.images import load_image, read_bytes
+from indexing.index import MANIFEST, Index, atomic_write, write_index
+
+log = logging.getLogger(__name__)
+
+REPORT = "build-report.json"
+PARTIAL = ".partial"
+COPIED_IMAGES = "images"
+
+
+@dataclass
+class Report:
+    indexed: int = 0
+    added: int = 0
+    resumed: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    without_metadata: list[str] = field(default_factory=list)
+    metadata_without_image: int = 0
+    seconds: float = 0.0
+    report_file: Path | None = None
+
+    def summary(self) -> str:
+        rate = self.added / self.seconds if self.seconds else 0.0
+        parts = [f"{self.indexed} products in the index", f"{self.added} embedded ({rate:.1f} images/s)"]
+        if self.resumed:
+            parts.append(f"{self.resumed} reused from an interrupted run")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} unreadable skipped")
+        if self.without_metadata:
+            parts.append(f"{len(self.without_metadata)} without metadata")
+        if self.metadata_without_image:
+            parts.append(f"{self.metadata_without_image} metadata rows without an image")
+        text = ", ".join(parts)
+        return f"{text}; details in {self.report_file}" if self.report_file else text
+
+    def write(self, path: Path) -> None:
+        self.report_file = path
+        body = {
+            "indexed": self.indexed,
+            "embedded": self.added,
+            "reused_from_checkpoint": self.resumed,
+            "seconds": round(self.seconds, 1),
+            "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
+            "images_without_metadata": self.without_metadata,
+            "metadata_rows_without_image": self.metadata_without_image,
+        }
+        atomic_write(path, json.dumps(body, indent=2).encode("utf-8"))
+
+
+def decode(paths: Sequence[Path]) -> tuple[list[Path], list[str], np.ndarray, list[tuple[str, str]]]:
+    ok, photos, pixels, failed = [], [], [], []
+    for path in paths:
+        try:
+            data = read_bytes(path)
+            pixels.append(load_image(data))
+        except ImageError as exc:
+            failed.append((str(path), str(exc)))
+            continue
+        ok.append(path)
+        photos.append(hashlib.sha1(data).hexdigest())
+    batch = np.stack(pixels) if pixels else np.zeros((0, 224, 224, 3), np.uint8)
+    return ok, photos, batch, failed
+
+
+def embed_files(
+    files: Sequence[Path], embedder: Embedder, batch_size: int, progress: tqdm | None = None
+) -> Iterator[Embedded]:
+    """Embed files batch by batch; the next batch is decoded while the model runs on this one."""
+    batches = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(decode, batches[0]) if batches else None
+        for number in range(len(batches)):
+            assert pending is not None
+            ok, photos, pixels, failed = pending.result()
+            if number + 1 < len(batches):
+                pending = pool.submit(decode, batches[number + 1])
+            out = Embedded(failed=failed)
+            if ok:
+                out.vectors.append(embedder.embed(pixels))
+                out.ids = [product_id(p) for p in ok]
+                out.files = [str(p) for p in ok]
+                out.photos = photos
+            if progress is not None:
+                progress.update(len(batches[number]))
+            yield out
+
+
+def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> tqdm:
+    return tqdm(total=total, initial=initial, desc=desc, unit="img", disable=not enabled, smoothing=0.1)
+
+
+def make_products(done: Embedded, metadata: Metadata | None, destination: Path | None) -> list[dict[str, Any]]:
+    products = []
+    for pid, file, photo in zip(done.ids, done.files, done.photos, strict=False):
+        image = str(Path(file).resolve())
+        if destination is not None:
+            target = destination / COPIED_IMAGES / f"{pid}{Path(file).suffix.lower()}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, target)
+            image = f"{COPIED_IMAGES}/{target.name}"
+        meta = metadata.rows.get(pid, {}) if metadata else {}
+        products.append({"id": pid, "image": image, "photo": photo, "meta": meta})
+    return products
+
+
+def build_index(
+    sources: Sequence[str | Path],
+    out: str | Path,
+    *,
+    metadata: str | Path | None = None,
+    weights: Weights | None = None,
+    embedder: Embedder | None = None,
+    batch_size: int = 16,
+    limit: int | None = None,
+    copy_images: bool = False,
+    overwrite: bool = False,
+    checkpoint_every: int = 256,
+    progress: bool = True,
+    on_checkpoint: Callable[[int], None] | None = None,
+) -> Report:
+    """Embed a catalogue into a new index at out, resuming an interrupted build of the same spec."""
+    out = Path(out)
+    started = time.monotonic()
+    partial = out / PARTIAL
+    if (out / MANIFEST).exists() and not partial.exists() and not overwrite:
+        raise IndexExistsError(f"{out} already holds an index: use `fashion-index add`, or --overwrite")
+    files = list_images(sources)
+    if limit is not None:
+        files = files[:limit]
+    if not files:
+        raise BuildError(f"no images (.jpg .png .webp .bmp .gif) found in {', '.join(map(str, sources))}")
+    table = read_metadata(metadata) if metadata else None
+    embedder = embedder or KerasEmbedder(weights or Weights("imagenet"))
+    spec = {
+        "extractor": embedder.fingerprint,
+        "files": len(files),
+        "first": files[0].name,
+        "last": files[-1].name,
+        "copy_images": copy_images,
+    }
+    checkpoint = Checkpoint.open(partial, spec)
+    finished = checkpoint.finished_ids()
+    todo = [f for f in files if product_id(f) not in finished]
+    report = Report(resumed=len(files) - len(todo))
+    bar = progress_bar(len(files), report.resumed, "embedding", progress)
+    buffer = Embedded()
+    for chunk in embed_files(todo, embedder, batch_size, bar):
+        buffer.extend(chunk)
+        if len(buffer.ids) + len(buffer.failed) >= checkpoint_every:
+            checkpoint.save(buffer)
+            buffer = Embedded()
+            if on_checkpoint:
+                on_checkpoint(len(checkpoint.finished_ids()))
+    checkpoint.save(buffer)
+    bar.close()
+    report.added = len(todo)
+
+    done = checkpoint.load()
+    order = sorted(range(len(done.ids)), key=lambda i: sort_key(done.ids[i]))
+    done = Embedded(
+        ids=[done.ids[i] for i in order],
+        files=[done.files[i] for i in order],
+        photos=[done.photos[i] for i in order],
+        vectors=[done.matrix()[order]],
+        failed=done.failed,
+    )
+    products = make_products(done, table, out if copy_images else None)
+    write_index(
+        out,
+        vectors=done.matrix(),
+        products=products,
+        fingerprint=embedder.fingerprint,
+        probe=embedder.embed(probe_images()),
+        extra={
+            "images_copied": copy_images,
+            "columns": table.columns if table else [],
+            "source": {"images": [str(Path(s).resolve()) for s in sources], "metadata": str(metadata or "")},
+        },
+    )
+    report.indexed = len(products)
+    report.skipped = done.failed
+    if table:
+        report.without_metadata = [pid for pid in done.ids if pid not in table.rows]
+        # Against every photo in the folders: with --limit, the rest are not "missing".
+        listed = {product_id(f) for f in list_images(sources)}
+        report.metadata_without_image = sum(1 for pid in table.rows if pid not in listed)
+    report.seconds = time.monotonic() - started
+    report.write(out / REPORT)
+    checkpoint.remove()
+    return report
+
+
+def add_to_index(
+    index_dir: str | Path,
+    sources: Sequence[str | Path],
+    *,
+    metadata: str | Path | None = None,
+    embedder: Embedder | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> Report:
+    """Embed more products into an existing index; an id already present is replaced."""
+    started = time.monotonic()
+    index = Index.load(index_dir)
+    files = list_images(sources)
+    if not files:
+        raise BuildError(f"no images found in {', '.join(map(str, sources))}")
+    table = read_metadata(metadata) if metadata else None
+    embedder = embedder or open_embedder(index)
+    done = Embedded()
+    bar = progress_bar(len(files), 0, "embedding", progress)
+    for chunk in embed_files(files, embedder, batch_size, bar):
+        done.extend(chunk)
+    bar.close()
+    copied = bool(index.manifest.get("images_copied"))
+    fresh = make_products(done, table, index.directory if copied else None)
+    replaced = set(done.ids)
+    keep = [i for i, pid in enumerate(index.ids) if pid not in replaced]
+    products = [index.products[i] for i in keep] + fresh
+    vectors = np.concatenate([np.asarray(index.vectors[keep]), done.matrix()])
+    commit(index, vectors, products)
+    report = Report(indexed=len(products), added=len(done.ids), skipped=done.failed)
+    if table:
+        report.without_metadata = [pid for pid in done.ids if pid not in table.rows]
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def remove_from_index(index_dir: str | Path, ids: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Remove products by id; returns (removed, not found)."""
+    index = Index.load(index_dir)
+    doomed = {pid for pid in ids if pid in index}
+    missing = [pid for pid in ids if pid not in index]
+    if doomed:
+        keep = [i for i, pid in enumerate(index.ids) if pid not in doomed]
+        gone = [index.image_path(pid) for pid in doomed] if index.manifest.get("images_copied") else []
+        commit(index, np.asarray(index.vectors[keep]), [index.products[i] for i in keep])
+        for path in gone:  # only after the commit: the old generation still needed them
+            path.unlink(missing_ok=True)
+    return sorted(doomed, key=sort_key), missing
+
+
+def commit(index: Index, vectors: np.ndarray, products: list[dict[str, Any]]) -> None:
+    manifest = index.manifest
+    extra = {key: manifest[key] for key in ("images_copied", "columns", "source") if key in manifest}
+    kept = {role: entry for role, entry in manifest["files"].items() if role not in ("vectors", "probe", "products")}
+    write_index(
+        index.directory,
+        vectors=vectors,
+        products=products,
+        fingerprint=index.fingerprint,
+        probe=index.probe,
+        extra=extra,
+        keep_files=kept,
+    )

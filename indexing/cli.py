@@ -1,0 +1,222 @@
+"""The `fashion-index` command: build, add, remove, query, info and eval, over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from indexing.build import add_to_index, build_index, remove_from_index
+from indexing.embedder import Weights
+from indexing.errors import FashionIndexError
+from indexing.extractor import open_embedder
+from indexing.images import load_image
+from indexing.index import Index
+
+PROG = "fashion-index"
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def filters(pairs: Sequence[str] | None) -> dict[str, list[str]]:
+    chosen: dict[str, list[str]] = {}
+    for pair in pairs or ():
+        column, sep, value = pair.partition("=")
+        if not sep or not column or not value:
+            raise FashionIndexError(f"bad --filter {pair!r}: use COLUMN=VALUE, e.g. gender=Women")
+        chosen.setdefault(column, []).append(value)
+    return chosen
+
+
+def run_build(args: argparse.Namespace) -> int:
+    report = build_index(
+        args.images,
+        args.out,
+        metadata=args.metadata,
+        weights=Weights.parse(args.weights),
+        batch_size=args.batch_size,
+        limit=args.limit,
+        copy_images=args.copy_images,
+        overwrite=args.overwrite,
+        checkpoint_every=args.checkpoint_every,
+        progress=not args.quiet,
+    )
+    print(f"built {args.out}: {report.summary()}")
+    return 0
+
+
+def run_add(args: argparse.Namespace) -> int:
+    report = add_to_index(args.index, args.images, metadata=args.metadata,
+                          batch_size=args.batch_size, progress=not args.quiet)
+    print(f"added to {args.index}: {report.summary()}")
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    removed, missing = remove_from_index(args.index, args.ids)
+    print(f"removed {len(removed)} products from {args.index}")
+    if missing:
+        print(f"not in the index: {' '.join(missing)}", file=sys.stderr)
+    return 0 if removed or not missing else 1
+
+
+def run_query(args: argparse.Namespace) -> int:
+    index = Index.load(args.index)
+    photo = Path(args.photo)
+    pixels = load_image(photo)
+    embedder = open_embedder(index, weights_path=args.weights)
+    vector = embedder.embed(pixels[None])[0]
+    hits = index.search(vector, args.k, filters=filters(args.filter))
+    if args.json:
+        print(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False, indent=2))
+    else:
+        print(f"{'rank':>4}  {'id':<10} {'score':>6}  {'name':<50} {'articleType':<18} colour")
+        for hit in hits:
+            meta = hit.meta
+            print(f"{hit.rank:>4}  {hit.id:<10} {hit.score:6.3f}  {meta.get('productDisplayName', '')[:50]:<50} "
+                  f"{meta.get('articleType', ''):<18} {meta.get('baseColour', '')}")
+    if args.sheet:
+        from indexing.sheet import contact_sheet
+
+        written = contact_sheet(photo, hits, index, args.sheet)
+        print(f"contact sheet: {written}", file=sys.stderr)
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    index = Index.load(args.index)
+    manifest = index.manifest
+    size = sum(f.stat().st_size for f in index.directory.rglob("*") if f.is_file())
+    print(f"index       {index.directory}")
+    print(f"products    {index.count}")
+    print(f"dimension   {manifest['dim']} ({manifest['dtype']})")
+    print(f"created     {manifest['created']}   updated {manifest['updated']}")
+    print(f"images      {'copied into the index' if manifest.get('images_copied') else 'referenced in place'}")
+    print(f"on disk     {size / 1e6:.1f} MB")
+    for column, values in index.facets().items():
+        print(f"filter      {column}: {len(values)} values")
+    print("extractor   " + json.dumps(index.fingerprint, indent=2).replace("\n", "\n            "))
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from indexing.evaluate import category_precision, recall
+
+    index = Index.load(args.index)
+    embedder = open_embedder(index, weights_path=args.weights)
+    results = {
+        "index": str(args.index),
+        "weights": index.fingerprint.get("weights"),
+        "products": index.count,
+        "recall": recall(index, embedder, Path(args.queries), limit=args.limit, progress=not args.quiet),
+        "category": category_precision(index, sample=args.sample),
+    }
+    rec, cat = results["recall"], results["category"]
+    rows = [
+        ("query photos", str(rec["queries"])),
+        ("recall@1", fmt(rec["recall@1"])),
+        ("recall@5", fmt(rec["recall@5"])),
+        (f"leave-one-out {cat['column']} precision@5 ({cat['sampled']} sampled)", fmt(cat["precision@5"])),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print(f"| {'measure':<{width}} | value  |\n|{'-' * (width + 2)}|--------|")
+    for name, value in rows:
+        print(f"| {name:<{width}} | {value:<6} |")
+    if str(results["weights"]).startswith("random"):
+        print("note: random weights; these figures say nothing about real recommendation quality")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog=PROG, description="Build and query a visual fashion index.")
+    top.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="embed a folder of product photos into a new index")
+    build.add_argument("--images", required=True, nargs="+", help="folder(s) of <id>.jpg photos")
+    build.add_argument("--metadata", help="CSV with an 'id' column (e.g. styles.csv)")
+    build.add_argument("--out", required=True, help="index folder to create")
+    build.add_argument("--weights", default="imagenet", help="imagenet (default), random[:SEED] or a .h5 file")
+    build.add_argument("--batch-size", type=positive, default=16)
+    build.add_argument("--limit", type=positive, help="index only the first N images (by id)")
+    build.add_argument("--copy-images", action="store_true", help="copy photos into the index folder")
+    build.add_argument("--overwrite", action="store_true", help="replace an existing index")
+    build.add_argument("--checkpoint-every", type=positive, default=256, metavar="N",
+                       help="save progress every N images (default 256); a rerun resumes from there")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.set_defaults(run=run_build)
+
+    add = sub.add_parser("add", help="add (or replace) products in an index")
+    add.add_argument("--index", required=True)
+    add.add_argument("--images", nargs="+", required=True, help="folders or image files")
+    add.add_argument("--metadata")
+    add.add_argument("--batch-size", type=positive, default=16)
+    add.add_argument("--quiet", action="store_true")
+    add.set_defaults(run=run_add)
+
+    remove = sub.add_parser("remove", help="remove products by id")
+    remove.add_argument("--index", required=True)
+    remove.add_argument("ids", nargs="+")
+    remove.set_defaults(run=run_remove)
+
+    query = sub.add_parser("query", help="the products most similar to a photo")
+    query.add_argument("--index", required=True)
+    query.add_argument("photo")
+    query.add_argument("-k", type=positive, default=5)
+    query.add_argument("--filter", action="append", metavar="COLUMN=VALUE", help="e.g. gender=Women")
+    query.add_argument("--json", action="store_true", help="print JSON")
+    query.add_argument("--sheet", metavar="OUT.png", help="write a contact sheet")
+    query.add_argument("--weights", help="the local weights file, for an index built with one")
+    query.set_defaults(run=run_query)
+
+    info = sub.add_parser("info", help="print an index's manifest and counts")
+    info.add_argument("--index", required=True)
+    info.set_defaults(run=run_info)
+
+    evaluate = sub.add_parser("eval", help="recall@1/@5 on query photos and category precision@5")
+    evaluate.add_argument("--index", required=True)
+    evaluate.add_argument("--queries", required=True, help="folder of <id>.jpg query photos")
+    evaluate.add_argument("--limit", type=positive, help="use at most N query photos")
+    evaluate.add_argument("--sample", type=positive, default=500, help="products for leave-one-out")
+    evaluate.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    evaluate.add_argument("--weights", help="the local weights file, for an index built with one")
+    evaluate.add_argument("--quiet", action="store_true")
+    evaluate.set_defaults(run=run_eval)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.run(args))
+    except FashionIndexError as exc:
+        if args.debug:
+            raise
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `fashion-index info | head`
+        return 0
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"{PROG}: unexpected error: {exc!r} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 2

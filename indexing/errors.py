@@ -1,0 +1,37 @@
+"""Exceptions raised by the indexing library; callers turn them into messages."""
+
+
+class FashionIndexError(Exception):
+    """Base class: every error the library raises on purpose."""
+
+
+class ImageError(FashionIndexError):
+    """An image could not be used."""
+
+
+class UnreadableImageError(ImageError):
+    """Empty, truncated, corrupt or non-image bytes."""
+
+
+class ImageTooLargeError(ImageError):
+    """More pixels (or bytes) than the loader accepts: a decompression bomb guard."""
+
+
+class IndexFormatError(FashionIndexError):
+    """An index directory is missing, corrupt, tampered with or of an unknown format."""
+
+
+class IndexExistsError(FashionIndexError):
+    """Refusing to overwrite a complete index."""
+
+
+class ExtractorMismatchError(FashionIndexError):
+    """The extractor at hand is not the one that built the index."""
+
+
+class WeightsError(FashionIndexError):
+    """Model weights could not be found, downloaded or read."""
+
+
+class BuildError(FashionIndexError):
+    """A build, add or remove could not proceed."""

@@ -1,0 +1,171 @@
+"""Building with the real ResNet50 (random weights): round trip, resume after kill -9, add, remove."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from indexing import Index, KerasEmbedder, Weights, add_to_index, build_index, open_embedder, remove_from_index
+from indexing.errors import BuildError, ExtractorMismatchError, IndexExistsError
+from indexing.extractor import verify_embedder
+from indexing.images import load_image
+from tests.conftest import ROOT, draw_product, make_catalogue
+
+
+def test_round_trip_photo_of_a_product_finds_it_first(built_index, catalogue, embedder):
+    images, _ = catalogue
+    index = Index.load(built_index)
+    assert index.count == 24
+    assert index.product("1007")["meta"]["articleType"] == "Shoes"
+    for pid in ("1000", "1009", "1017"):
+        vector = embedder.embed(load_image(images / f"{pid}.jpg")[None])[0]
+        hits = index.search(vector, 5)
+        assert hits[0].id == pid and hits[0].score > 0.9999
+        assert len({h.id for h in hits}) == 5
+
+
+def test_build_reports_unreadable_files_and_missing_metadata(tmp_path, embedder):
+    images = tmp_path / "imgs"
+    styles = make_catalogue(images, count=6)
+    (images / "9998.jpg").write_bytes(b"not a jpeg at all")
+    (images / "9999.png").write_bytes(b"")
+    draw_product("Red", "Shoes").save(images / "5555.jpg")  # no metadata row
+    report = build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder, progress=False)
+    assert report.indexed == 7
+    assert sorted(os.path.basename(f) for f, _ in report.skipped) == ["9998.jpg", "9999.png"]
+    assert report.without_metadata == ["5555"]
+    written = json.loads((tmp_path / "idx" / "build-report.json").read_text())
+    assert {item["file"].rsplit("/", 1)[-1] for item in written["skipped"]} == {"9998.jpg", "9999.png"}
+    assert "2 unreadable skipped" in report.summary() and "1 without metadata" in report.summary()
+
+
+def test_build_refuses_to_overwrite_and_rejects_empty_folders(built_index, catalogue, embedder, tmp_path):
+    with pytest.raises(IndexExistsError, match="already holds an index"):
+        build_index([catalogue[0]], built_index, embedder=embedder, progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BuildError, match="no images"):
+        build_index([tmp_path / "empty"], tmp_path / "x", embedder=embedder, progress=False)
+
+
+def run_build(images, styles, out, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "indexing", "build", "--images", str(images), "--metadata", str(styles),
+         "--out", str(out), "--weights", "random:0", "--batch-size", "4", "--checkpoint-every", "8",
+         "--quiet", *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_kill_9_mid_build_then_rerun_equals_an_uninterrupted_build(tmp_path, catalogue):
+    images, styles = tmp_path / "imgs", None
+    styles = make_catalogue(images, count=48)
+    reference = tmp_path / "reference"
+    assert run_build(images, styles, reference).wait(timeout=300) == 0
+
+    out = tmp_path / "crashed"
+    victim = run_build(images, styles, out)
+    deadline = time.monotonic() + 240
+    while not list((out / ".partial").glob("chunk-000002.json")):
+        assert victim.poll() is None, victim.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert not (out / "manifest.json").exists()
+    saved = len(list((out / ".partial").glob("chunk-*.json")))
+    assert 2 <= saved < 6  # 48 images, 8 per checkpoint: killed part-way
+
+    resumed = run_build(images, styles, out)
+    stdout, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+    assert f"{saved * 8} reused from an interrupted run" in stdout
+    a, b = Index.load(reference), Index.load(out)
+    assert a.ids == b.ids and len(a.ids) == 48
+    assert np.abs(np.asarray(a.vectors) - np.asarray(b.vectors)).max() < 1e-5
+    assert not (out / ".partial").exists()
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, catalogue, embedder):
+    out = tmp_path / "idx"
+    (out / ".partial").mkdir(parents=True)
+    (out / ".partial" / "spec.json").write_text(json.dumps({"extractor": {"weights": "random:9"}}))
+    with pytest.raises(BuildError, match="interrupted build with other settings"):
+        build_index([catalogue[0]], out, embedder=embedder, progress=False)
+
+
+def test_add_and_remove_without_rebuilding(index_copy, embedder, tmp_path):
+    more = tmp_path / "more"
+    styles = make_catalogue(more, count=3, start_id=5000)
+    report = add_to_index(index_copy, [more], metadata=styles, embedder=embedder, progress=False)
+    index = Index.load(index_copy)
+    assert report.added == 3 and index.count == 27
+    vector = embedder.embed(load_image(more / "5001.jpg")[None])[0]
+    assert index.search(vector, 1)[0].id == "5001"
+    assert index.product("5001")["meta"]["productDisplayName"].endswith("5001")
+
+    removed, missing = remove_from_index(index_copy, ["5001", "1003", "nope"])
+    assert removed == ["1003", "5001"] and missing == ["nope"]
+    index = Index.load(index_copy)
+    assert index.count == 25 and "5001" not in index and "1003" not in index
+    assert index.search(vector, 1)[0].id != "5001"
+    assert len(list(index_copy.glob("vectors-*.npy"))) == 1  # old generations are cleaned up
+
+
+def test_copy_images_makes_a_self_contained_index(tmp_path, embedder):
+    images = tmp_path / "imgs"
+    styles = make_catalogue(images, count=5)
+    build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder, copy_images=True, progress=False)
+    moved = tmp_path / "moved"
+    shutil.move(tmp_path / "idx", moved)
+    shutil.rmtree(images)
+    index = Index.load(moved)
+    assert index.image_path("1002").is_file() and index.image_path("1002").parent == moved / "images"
+    remove_from_index(moved, ["1002"])
+    assert not (moved / "images" / "1002.jpg").exists()
+
+
+def test_serving_with_another_extractor_is_refused(built_index):
+    index = Index.load(built_index)
+    with pytest.raises(ExtractorMismatchError, match=r"random:0.*random:1"):
+        verify_embedder(KerasEmbedder(Weights("random", seed=1)), index)
+
+
+def test_tampered_weights_identity_is_caught_by_the_probe(index_copy):
+    manifest_path = index_copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["extractor"]["weights"] = "random:3"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ExtractorMismatchError, match="does not reproduce"):
+        open_embedder(Index.load(index_copy))
+
+
+def test_changed_recipe_is_refused(index_copy):
+    manifest_path = index_copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["extractor"]["pooling"] = "GlobalAveragePooling2D"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ExtractorMismatchError, match="pooling"):
+        open_embedder(Index.load(index_copy))
+
+
+def test_real_catalogue_sample(tmp_path, shared_catalogue, embedder):
+    images = tmp_path / "sample"
+    images.mkdir()
+    ids = sorted((p.stem for p in (shared_catalogue / "queries-224").glob("*.jpg")), key=int)[:40]
+    for pid in ids:
+        os.symlink(shared_catalogue / "images" / f"{pid}.jpg", images / f"{pid}.jpg")
+    report = build_index([images], tmp_path / "idx", metadata=shared_catalogue / "styles.csv",
+                         embedder=embedder, batch_size=16, progress=False)
+    assert report.indexed == 40 and not report.skipped and not report.without_metadata
+    index = Index.load(tmp_path / "idx")
+    assert set(index.facets()["gender"]) <= {"Men", "Women", "Boys", "Girls", "Unisex"}
+    vector = embedder.embed(load_image(images / f"{ids[3]}.jpg")[None])[0]
+    assert index.search(vector, 5)[0].id == ids[3]

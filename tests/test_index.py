@@ -1,0 +1,155 @@
+"""The on-disk format (atomic, tamper-evident, no pickle) and exact search."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from indexing import index as index_module
+from indexing.embedder import l2_normalize
+from indexing.errors import FashionIndexError, IndexFormatError
+from indexing.index import Index, write_index
+
+FINGERPRINT = {"weights": "random:0"}
+
+
+def products_for(n: int, photo_every: int = 0) -> list[dict]:
+    return [
+        {
+            "id": str(i),
+            "image": f"/nowhere/{i}.jpg",
+            "photo": f"dup{i // 2}" if photo_every and i < photo_every else f"p{i}",
+            "meta": {"gender": ["Men", "Women"][i % 2], "articleType": ["Shirts", "Shoes", "Watches"][i % 3]},
+        }
+        for i in range(n)
+    ]
+
+
+def make(directory, n=200, dim=16, seed=0, photo_every=0):
+    vectors = l2_normalize(np.random.default_rng(seed).normal(size=(n, dim)))
+    write_index(directory, vectors=vectors, products=products_for(n, photo_every),
+                fingerprint=FINGERPRINT, probe=np.zeros((2, dim)))
+    return vectors
+
+
+def test_search_is_exact_euclidean(tmp_path):
+    vectors = make(tmp_path / "i")
+    index = Index.load(tmp_path / "i")
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        q = l2_normalize(rng.normal(size=16))
+        expected = np.argsort(np.linalg.norm(vectors - q, axis=1))[:5]
+        hits = index.search(q, 5)
+        assert [h.id for h in hits] == [str(i) for i in expected]
+        assert hits[0].distance == pytest.approx(np.linalg.norm(vectors[expected[0]] - q), abs=1e-5)
+        assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
+
+
+def test_search_excludes_ids_and_filters(tmp_path):
+    vectors = make(tmp_path / "i")
+    index = Index.load(tmp_path / "i")
+    first = index.search(vectors[7], 5)
+    assert first[0].id == "7" and first[0].score == pytest.approx(1.0)
+    page2 = index.search(vectors[7], 5, exclude=[h.id for h in first])
+    assert not {h.id for h in page2} & {h.id for h in first}
+    women_shoes = index.search(vectors[7], 10, filters={"gender": ["women"], "articleType": ["Shoes"]})
+    assert len(women_shoes) == 10
+    assert all(h.meta["gender"] == "Women" and h.meta["articleType"] == "Shoes" for h in women_shoes)
+    with pytest.raises(FashionIndexError, match="cannot filter on 'colour'"):
+        index.search(vectors[7], 5, filters={"colour": ["Red"]})
+
+
+def test_byte_identical_photos_are_collapsed(tmp_path):
+    vectors = make(tmp_path / "i", photo_every=20)  # ids 0-19 share photos pairwise: (0,1), (2,3)...
+    index = Index.load(tmp_path / "i")
+    hits = index.search(vectors[0], 5)
+    photos = [index.product(h.id)["photo"] for h in hits]
+    assert len(hits) == 5 and len(set(photos)) == 5
+    assert len(index.search(vectors[0], 5, collapse_duplicates=False)) == 5
+    assert index.same_photo("0", "1") and not index.same_photo("0", "2")
+
+
+def test_fewer_matches_than_k_returns_what_there_is(tmp_path):
+    make(tmp_path / "i", n=6)
+    index = Index.load(tmp_path / "i")
+    assert len(index.search(np.ones(16), 10)) == 6
+    assert index.search(np.ones(16), 5, exclude=[str(i) for i in range(6)]) == []
+
+
+def test_missing_index_has_a_clear_message(tmp_path):
+    with pytest.raises(IndexFormatError, match=r"no index at .*build one"):
+        Index.load(tmp_path / "nothing")
+
+
+def test_corrupt_manifest(tmp_path):
+    make(tmp_path / "i")
+    (tmp_path / "i" / "manifest.json").write_text("{ not json")
+    with pytest.raises(IndexFormatError, match="not valid JSON"):
+        Index.load(tmp_path / "i")
+
+
+def test_tampered_manifest_count(tmp_path):
+    make(tmp_path / "i")
+    path = tmp_path / "i" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["count"] = 150
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError, match="the manifest says"):
+        Index.load(tmp_path / "i")
+
+
+def test_planted_pickle_never_runs(tmp_path):
+    make(tmp_path / "i")
+    directory = tmp_path / "i"
+    manifest = json.loads((directory / "manifest.json").read_text())
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    # A pickle in place of the vectors, with a checksum that matches: np.load must still refuse it.
+    target = directory / manifest["files"]["vectors"]["name"]
+    np.save(target, np.array([Exploit()], dtype=object), allow_pickle=True)
+    manifest["files"]["vectors"]["bytes"] = target.stat().st_size
+    manifest["files"]["vectors"]["sha256"] = index_module.sha256_file(target)
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError, match="no plain numeric array"):
+        Index.load(directory)
+    # A raw pickle in place of the products file is refused by its checksum.
+    (directory / manifest["files"]["products"]["name"]).write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(IndexFormatError):
+        Index.load(directory)
+    assert not marker.exists()
+
+
+def test_changed_vectors_fail_the_checksum(tmp_path):
+    make(tmp_path / "i")
+    directory = tmp_path / "i"
+    name = json.loads((directory / "manifest.json").read_text())["files"]["vectors"]["name"]
+    data = bytearray((directory / name).read_bytes())
+    data[-1] ^= 0xFF
+    (directory / name).write_bytes(bytes(data))
+    with pytest.raises(IndexFormatError, match="checksum"):
+        Index.load(directory)
+
+
+def test_crash_while_writing_keeps_the_previous_index(tmp_path, monkeypatch):
+    old = make(tmp_path / "i", n=50)
+    real = index_module.atomic_write
+
+    def crash_on_manifest(path, data):
+        if path.name == "manifest.json":
+            raise KeyboardInterrupt("power cut")
+        real(path, data)
+
+    monkeypatch.setattr(index_module, "atomic_write", crash_on_manifest)
+    with pytest.raises(KeyboardInterrupt):
+        make(tmp_path / "i", n=80, seed=5)
+    monkeypatch.undo()
+    index = Index.load(tmp_path / "i")
+    assert index.count == 50
+    assert np.allclose(index.vectors, old)
