@@ -19,10 +19,11 @@ from tqdm import tqdm
 from indexing.catalogue import Metadata, list_images, product_id, read_metadata, sort_key
 from indexing.checkpoint import Checkpoint, Embedded
 from indexing.embedder import Embedder, KerasEmbedder, Weights, probe_images
-from indexing.errors import BuildError, ImageError, IndexExistsError
+from indexing.errors import BuildError, FashionIndexError, ImageError, IndexExistsError
+from indexing.exported import ONNX_FILE, export_onnx
 from indexing.extractor import open_embedder
 from indexing.images import load_image, read_bytes
-from indexing.index import MANIFEST, Index, atomic_write, write_index
+from indexing.index import MANIFEST, Index, atomic_write, read_manifest, write_index
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Report:
     without_metadata: list[str] = field(default_factory=list)
     metadata_without_image: int = 0
     seconds: float = 0.0
+    exported: str = ""  # why the serving export is missing, if it is
     report_file: Path | None = None
 
     def summary(self) -> str:
@@ -53,6 +55,8 @@ class Report:
             parts.append(f"{len(self.without_metadata)} without metadata")
         if self.metadata_without_image:
             parts.append(f"{self.metadata_without_image} metadata rows without an image")
+        if self.exported:
+            parts.append(self.exported)
         text = ", ".join(parts)
         return f"{text}; details in {self.report_file}" if self.report_file else text
 
@@ -137,6 +141,7 @@ def build_index(
     limit: int | None = None,
     copy_images: bool = False,
     overwrite: bool = False,
+    export: bool = True,
     checkpoint_every: int = 256,
     progress: bool = True,
     on_checkpoint: Callable[[int], None] | None = None,
@@ -207,10 +212,30 @@ def build_index(
         # Against every photo in the folders: with --limit, the rest are not "missing".
         listed = {product_id(f) for f in list_images(sources)}
         report.metadata_without_image = sum(1 for pid in table.rows if pid not in listed)
+    if export and isinstance(embedder, KerasEmbedder):
+        try:
+            export_extractor(out, embedder)
+        except FashionIndexError as exc:
+            log.warning("no ONNX export, the bot will serve with TensorFlow: %s", exc)
+            report.exported = f"no ONNX export ({exc})"
     report.seconds = time.monotonic() - started
     report.write(out / REPORT)
     checkpoint.remove()
     return report
+
+
+def export_extractor(index_dir: str | Path, embedder: KerasEmbedder | None = None) -> dict[str, Any]:
+    """Export the index's extractor to ONNX beside it, for serving without TensorFlow."""
+    index = Index.load(index_dir)
+    if embedder is None:
+        reference = open_embedder(index, runtime="tensorflow")
+        assert isinstance(reference, KerasEmbedder)
+        embedder = reference
+    entry = export_onnx(embedder, index.directory / ONNX_FILE)
+    manifest = read_manifest(index.directory)
+    manifest["files"]["extractor"] = entry
+    atomic_write(index.directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+    return entry
 
 
 def add_to_index(

@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from indexing.build import add_to_index, build_index, remove_from_index
+from indexing.build import add_to_index, build_index, export_extractor, remove_from_index
 from indexing.embedder import Weights
 from indexing.errors import FashionIndexError
-from indexing.extractor import open_embedder
+from indexing.extractor import RUNTIMES, open_embedder
 from indexing.images import load_image
 from indexing.index import Index
 
@@ -46,6 +46,7 @@ def run_build(args: argparse.Namespace) -> int:
         limit=args.limit,
         copy_images=args.copy_images,
         overwrite=args.overwrite,
+        export=not args.no_export,
         checkpoint_every=args.checkpoint_every,
         progress=not args.quiet,
     )
@@ -72,7 +73,7 @@ def run_query(args: argparse.Namespace) -> int:
     index = Index.load(args.index)
     photo = Path(args.photo)
     pixels = load_image(photo)
-    embedder = open_embedder(index, weights_path=args.weights)
+    embedder = open_embedder(index, runtime=args.runtime, weights_path=args.weights)
     vector = embedder.embed(pixels[None])[0]
     hits = index.search(vector, args.k, filters=filters(args.filter))
     if args.json:
@@ -91,6 +92,13 @@ def run_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    entry = export_extractor(args.index)
+    print(f"exported {args.index}/{entry['name']} ({entry['bytes'] / 1e6:.0f} MB, "
+          f"max relative difference from TensorFlow {entry['max_relative_difference']:.1e})")
+    return 0
+
+
 def run_info(args: argparse.Namespace) -> int:
     index = Index.load(args.index)
     manifest = index.manifest
@@ -99,6 +107,8 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"products    {index.count}")
     print(f"dimension   {manifest['dim']} ({manifest['dtype']})")
     print(f"created     {manifest['created']}   updated {manifest['updated']}")
+    exported = manifest["files"].get("extractor")
+    print(f"serving     {'ONNX export ' + exported['name'] if exported else 'TensorFlow (no ONNX export)'}")
     print(f"images      {'copied into the index' if manifest.get('images_copied') else 'referenced in place'}")
     print(f"on disk     {size / 1e6:.1f} MB")
     for column, values in index.facets().items():
@@ -111,7 +121,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from indexing.evaluate import category_precision, recall
 
     index = Index.load(args.index)
-    embedder = open_embedder(index, weights_path=args.weights)
+    embedder = open_embedder(index, runtime=args.runtime, weights_path=args.weights)
     results = {
         "index": str(args.index),
         "weights": index.fingerprint.get("weights"),
@@ -155,6 +165,8 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--limit", type=positive, help="index only the first N images (by id)")
     build.add_argument("--copy-images", action="store_true", help="copy photos into the index folder")
     build.add_argument("--overwrite", action="store_true", help="replace an existing index")
+    build.add_argument("--no-export", action="store_true",
+                       help="skip the ONNX export (the bot then serves with TensorFlow)")
     build.add_argument("--checkpoint-every", type=positive, default=256, metavar="N",
                        help="save progress every N images (default 256); a rerun resumes from there")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -181,7 +193,12 @@ def parser() -> argparse.ArgumentParser:
     query.add_argument("--json", action="store_true", help="print JSON")
     query.add_argument("--sheet", metavar="OUT.png", help="write a contact sheet")
     query.add_argument("--weights", help="the local weights file, for an index built with one")
+    query.add_argument("--runtime", choices=RUNTIMES, default="auto", help="auto: ONNX Runtime if exported")
     query.set_defaults(run=run_query)
+
+    export = sub.add_parser("export", help="(re)export the index's extractor to ONNX for fast serving")
+    export.add_argument("--index", required=True)
+    export.set_defaults(run=run_export)
 
     info = sub.add_parser("info", help="print an index's manifest and counts")
     info.add_argument("--index", required=True)
@@ -194,6 +211,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--sample", type=positive, default=500, help="products for leave-one-out")
     evaluate.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     evaluate.add_argument("--weights", help="the local weights file, for an index built with one")
+    evaluate.add_argument("--runtime", choices=RUNTIMES, default="auto", help="auto: ONNX Runtime if exported")
     evaluate.add_argument("--quiet", action="store_true")
     evaluate.set_defaults(run=run_eval)
     return top

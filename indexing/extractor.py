@@ -9,8 +9,11 @@ from typing import Any
 import numpy as np
 
 from indexing.embedder import RECIPE, Embedder, KerasEmbedder, Weights, probe_images
-from indexing.errors import ExtractorMismatchError, WeightsError
-from indexing.index import Index
+from indexing.errors import ExtractorMismatchError, FashionIndexError, WeightsError
+from indexing.exported import OnnxEmbedder, onnxruntime_available
+from indexing.index import Index, checked_file
+
+RUNTIMES = ("auto", "onnxruntime", "tensorflow")
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +71,22 @@ def verify_embedder(embedder: Embedder, index: Index) -> float:
     return diff
 
 
-def open_embedder(index: Index, *, weights_path: str | Path | None = None) -> Embedder:
-    """The extractor that built this index, verified on the stored probe images."""
+def open_embedder(index: Index, *, runtime: str = "auto", weights_path: str | Path | None = None) -> Embedder:
+    """The extractor that built this index, verified on the stored probe images.
+
+    auto: the index's ONNX export on ONNX Runtime where both exist (fast start, no TensorFlow),
+    else the TensorFlow reference rebuilt from the weights named in the fingerprint.
+    """
+    if runtime not in RUNTIMES:
+        raise FashionIndexError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
     check_recipe(index.fingerprint)
-    embedder = KerasEmbedder(weights_for(index.fingerprint, weights_path))
+    exported = "extractor" in index.manifest["files"]
+    embedder: Embedder
+    if runtime == "onnxruntime" or (runtime == "auto" and exported and onnxruntime_available()):
+        if not exported:
+            raise FashionIndexError("this index has no exported extractor: run `fashion-index export`")
+        embedder = OnnxEmbedder(checked_file(index.directory, index.manifest, "extractor"), index.fingerprint)
+    else:
+        embedder = KerasEmbedder(weights_for(index.fingerprint, weights_path))
     verify_embedder(embedder, index)
     return embedder

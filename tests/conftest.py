@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from indexing import KerasEmbedder, Weights, build_index
+from indexing.build import export_extractor
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FASHION_DATASET", ROOT.parent / "shared" / "datasets" / "fashion-small"))
@@ -79,8 +80,17 @@ def built_index(tmp_path_factory, catalogue, embedder) -> Path:
     """A read-only index of the generated catalogue; copy it before changing it."""
     images, styles = catalogue
     out = tmp_path_factory.mktemp("index") / "idx"
-    build_index([images], out, metadata=styles, embedder=embedder, batch_size=8, progress=False)
+    build_index([images], out, metadata=styles, embedder=embedder, batch_size=8, export=False, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def exported_index(tmp_path_factory, built_index, embedder) -> Path:
+    """The same index with its extractor exported to ONNX, as `fashion-index build` leaves it."""
+    target = tmp_path_factory.mktemp("exported") / "idx"
+    shutil.copytree(built_index, target)
+    export_extractor(target, embedder)
+    return target
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ def test_build_reports_unreadable_files_and_missing_metadata(tmp_path, embedder)
     (images / "9998.jpg").write_bytes(b"not a jpeg at all")
     (images / "9999.png").write_bytes(b"")
     draw_product("Red", "Shoes").save(images / "5555.jpg")  # no metadata row
-    report = build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder, progress=False)
+    report = build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder, export=False, progress=False)
     assert report.indexed == 7
     assert sorted(os.path.basename(f) for f, _ in report.skipped) == ["9998.jpg", "9999.png"]
     assert report.without_metadata == ["5555"]
@@ -49,17 +49,17 @@ def test_build_reports_unreadable_files_and_missing_metadata(tmp_path, embedder)
 
 def test_build_refuses_to_overwrite_and_rejects_empty_folders(built_index, catalogue, embedder, tmp_path):
     with pytest.raises(IndexExistsError, match="already holds an index"):
-        build_index([catalogue[0]], built_index, embedder=embedder, progress=False)
+        build_index([catalogue[0]], built_index, embedder=embedder, export=False, progress=False)
     (tmp_path / "empty").mkdir()
     with pytest.raises(BuildError, match="no images"):
-        build_index([tmp_path / "empty"], tmp_path / "x", embedder=embedder, progress=False)
+        build_index([tmp_path / "empty"], tmp_path / "x", embedder=embedder, export=False, progress=False)
 
 
 def run_build(images, styles, out, *extra):
     return subprocess.Popen(
         [sys.executable, "-m", "indexing", "build", "--images", str(images), "--metadata", str(styles),
          "--out", str(out), "--weights", "random:0", "--batch-size", "4", "--checkpoint-every", "8",
-         "--quiet", *extra],
+         "--no-export", "--quiet", *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -98,13 +98,13 @@ def test_resume_with_other_settings_is_refused(tmp_path, catalogue, embedder):
     (out / ".partial").mkdir(parents=True)
     (out / ".partial" / "spec.json").write_text(json.dumps({"extractor": {"weights": "random:9"}}))
     with pytest.raises(BuildError, match="interrupted build with other settings"):
-        build_index([catalogue[0]], out, embedder=embedder, progress=False)
+        build_index([catalogue[0]], out, embedder=embedder, export=False, progress=False)
 
 
 def test_add_and_remove_without_rebuilding(index_copy, embedder, tmp_path):
     more = tmp_path / "more"
     styles = make_catalogue(more, count=3, start_id=5000)
-    report = add_to_index(index_copy, [more], metadata=styles, embedder=embedder, progress=False)
+    report = add_to_index(index_copy, [more], metadata=styles, embedder=embedder, export=False, progress=False)
     index = Index.load(index_copy)
     assert report.added == 3 and index.count == 27
     vector = embedder.embed(load_image(more / "5001.jpg")[None])[0]
@@ -122,7 +122,7 @@ def test_add_and_remove_without_rebuilding(index_copy, embedder, tmp_path):
 def test_copy_images_makes_a_self_contained_index(tmp_path, embedder):
     images = tmp_path / "imgs"
     styles = make_catalogue(images, count=5)
-    build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder, copy_images=True, progress=False)
+    build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder, copy_images=True, export=False, progress=False)
     moved = tmp_path / "moved"
     shutil.move(tmp_path / "idx", moved)
     shutil.rmtree(images)
@@ -163,7 +163,7 @@ def test_real_catalogue_sample(tmp_path, shared_catalogue, embedder):
     for pid in ids:
         os.symlink(shared_catalogue / "images" / f"{pid}.jpg", images / f"{pid}.jpg")
     report = build_index([images], tmp_path / "idx", metadata=shared_catalogue / "styles.csv",
-                         embedder=embedder, batch_size=16, progress=False)
+                         embedder=embedder, batch_size=16, export=False, progress=False)
     assert report.indexed == 40 and not report.skipped and not report.without_metadata
     index = Index.load(tmp_path / "idx")
     assert set(index.facets()["gender"]) <= {"Men", "Women", "Boys", "Girls", "Unisex"}

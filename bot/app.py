@@ -1,0 +1,110 @@
+"""Assemble the python-telegram-bot Application: handlers, retries, and start-up in post_init."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest
+
+from bot import buttons, commands, fallbacks, photos
+from bot.config import Settings
+from bot.filter_words import Vocabulary
+from bot.guards import guard
+from bot.health import serve_health
+from bot.ratelimit import RateLimiter
+from bot.recommender import Recommender
+from bot.retry import Retrier
+from bot.services import Services
+from bot.state import Store
+from indexing import Index, open_embedder
+
+log = logging.getLogger(__name__)
+
+
+async def post_init(application: Application) -> None:
+    """Load the index and exactly the extractor that built it, then say we are ready."""
+    settings: Settings = application.bot_data["settings"]
+    index = await asyncio.to_thread(Index.load, settings.index_dir)
+    embedder = await asyncio.to_thread(
+        open_embedder, index, runtime=settings.runtime, weights_path=settings.weights_path or None
+    )
+    found = Services(
+        settings=settings,
+        recommender=Recommender(index, embedder, settings.max_pending),
+        store=Store(settings.state_dir, settings.query_ttl_hours),
+        vocabulary=Vocabulary(index.facets()),
+        limiter=RateLimiter(settings.rate_limit_per_minute),
+    )
+    application.bot_data["services"] = found
+    if settings.mode == "webhook":
+        application.bot_data["health"] = await serve_health(
+            settings.webhook_listen, settings.health_port,
+            lambda: {"status": "ok", "products": index.count, "queries": found.stats.queries},
+        )
+    fallback = "" if embedder.runtime == "onnxruntime" else " (no ONNX export in the index: slower start and replies)"
+    log.info("ready: %d products, %s weights on %s%s, started in %.1f s, %s mode",
+             index.count, index.fingerprint.get("weights"), embedder.runtime, fallback,
+             time.monotonic() - application.bot_data["started"], settings.mode)
+
+
+async def post_shutdown(application: Application) -> None:
+    found: Services | None = application.bot_data.get("services")
+    if found:
+        found.recommender.close()
+        found.store.close()
+    health = application.bot_data.get("health")
+    if health:
+        health.close()
+
+
+def build_application(settings: Settings) -> Application:
+    application = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.bot_url)
+        .base_file_url(settings.file_url)
+        .request(HTTPXRequest(connection_pool_size=64, connect_timeout=10, read_timeout=settings.api_timeout,
+                              write_timeout=settings.api_timeout, media_write_timeout=2 * settings.api_timeout))
+        .get_updates_request(HTTPXRequest(connect_timeout=10, read_timeout=settings.api_timeout + 10))
+        .rate_limiter(Retrier())
+        .concurrent_updates(True)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    application.bot_data["settings"] = settings
+    application.bot_data["started"] = time.monotonic()
+    add_handlers(application)
+    return application
+
+
+def add_handlers(application: Application) -> None:
+    application.add_handler(TypeHandler(Update, guard), group=-1)
+    application.add_handlers([
+        CommandHandler("start", commands.on_start),
+        CommandHandler("help", commands.on_help),
+        CommandHandler("about", commands.on_about),
+        CommandHandler("stats", commands.on_stats),
+        MessageHandler(filters.COMMAND, fallbacks.on_unknown_command),
+        MessageHandler(filters.PHOTO, photos.on_photo),
+        MessageHandler(filters.Document.IMAGE, photos.on_image_document),
+        MessageHandler(filters.Document.ALL, fallbacks.on_other_document),
+        MessageHandler(filters.TEXT, fallbacks.on_text),
+        CallbackQueryHandler(buttons.on_more_like, pattern=r"^like\|"),
+        CallbackQueryHandler(buttons.on_show_more, pattern=r"^more\|"),
+        CallbackQueryHandler(buttons.on_feedback, pattern=r"^fb\|"),
+        MessageHandler(filters.ALL, fallbacks.on_unsupported),
+    ])
+    application.add_error_handler(fallbacks.on_error)

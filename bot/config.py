@@ -1,0 +1,118 @@
+"""The bot's settings: one frozen object read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message says which and how to fix it."""
+
+
+DEFAULT_API_URL = "https://api.telegram.org"
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+    index_dir: Path = Path("index")
+    top_k: int = 5
+    allowed_user_ids: frozenset[int] = frozenset()
+    admin_user_ids: frozenset[int] = frozenset()
+    rate_limit_per_minute: int = 20
+    mode: str = "polling"
+    webhook_url: str = ""
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    webhook_secret: str = field(default="", repr=False)
+    health_port: int = 8080
+    state_dir: Path = Path("state")
+    log_level: str = "INFO"
+    runtime: str = "auto"
+    weights_path: str = ""
+    max_pending: int = 32
+    query_ttl_hours: int = 72
+    api_timeout: int = 30
+
+    @property
+    def bot_url(self) -> str:
+        return f"{self.api_url}/bot"
+
+    @property
+    def file_url(self) -> str:
+        return f"{self.api_url}/file/bot"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is out of range ({low}-{high})")
+    return value
+
+
+def _ids(env: Mapping[str, str], name: str) -> frozenset[int]:
+    raw = env.get(name, "").replace(";", ",")
+    try:
+        return frozenset(int(part) for part in raw.replace(" ", ",").split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a comma-separated list of numeric Telegram user ids") from None
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r}: choose one of {', '.join(choices)}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    """Settings from env_file (if present) overridden by the process environment."""
+    env: dict[str, str] = {}
+    if env_file and Path(env_file).is_file():
+        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+
+    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if not token:
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set: copy .env.example to .env and fill it in")
+    mode = _choice(env, "MODE", "polling", ("polling", "webhook"))
+    webhook_url = env.get("WEBHOOK_URL", "").strip()
+    if mode == "webhook" and not webhook_url.startswith("https://"):
+        raise ConfigError("MODE=webhook needs WEBHOOK_URL, the public https:// address Telegram will call")
+    level = env.get("LOG_LEVEL", "INFO").strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"LOG_LEVEL={level!r}: choose DEBUG, INFO, WARNING or ERROR")
+    return Settings(
+        token=token,
+        api_url=(env.get("TELEGRAM_API_URL", "").strip() or DEFAULT_API_URL).rstrip("/"),
+        index_dir=Path(env.get("INDEX_DIR", "").strip() or "index"),
+        top_k=_int(env, "TOP_K", 5, 2, 10),
+        allowed_user_ids=_ids(env, "ALLOWED_USER_IDS"),
+        admin_user_ids=_ids(env, "ADMIN_USER_IDS"),
+        rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 20, 0, 10_000),
+        mode=mode,
+        webhook_url=webhook_url,
+        webhook_listen=env.get("WEBHOOK_LISTEN", "").strip() or "0.0.0.0",
+        webhook_port=_int(env, "WEBHOOK_PORT", 8443, 1, 65535),
+        webhook_secret=env.get("WEBHOOK_SECRET", "").strip(),
+        health_port=_int(env, "HEALTH_PORT", 8080, 1, 65535),
+        state_dir=Path(env.get("STATE_DIR", "").strip() or "state"),
+        log_level=level,
+        runtime=_choice(env, "EXTRACTOR_RUNTIME", "auto", ("auto", "onnxruntime", "tensorflow")),
+        weights_path=env.get("WEIGHTS_PATH", "").strip(),
+        max_pending=_int(env, "MAX_PENDING", 32, 1, 10_000),
+        query_ttl_hours=_int(env, "QUERY_TTL_HOURS", 72, 1, 24 * 365),
+        api_timeout=_int(env, "API_TIMEOUT", 30, 1, 600),
+    )

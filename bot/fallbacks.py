@@ -1,0 +1,56 @@
+"""Replies for everything that is not a photo, and the global error handler."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.services import services
+
+log = logging.getLogger(__name__)
+
+SEND_A_PHOTO = "Send me a photo of clothing and I'll find similar products. /help explains more."
+NOT_AN_IMAGE = "That file isn't an image I can use. Please send a photo (JPEG, PNG or WebP)."
+UNSUPPORTED = "I can only work with photos. Please send a picture of the clothing you're looking for."
+UNKNOWN_COMMAND = "I don't know that command. Try /help."
+SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(SEND_A_PHOTO)
+
+
+async def on_other_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(NOT_AN_IMAGE)
+
+
+async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, voice, video, locations, ...: one short pointer back to photos."""
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(UNSUPPORTED)
+
+
+async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(UNKNOWN_COMMAND)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the traceback for the operator; tell the user, without details, that it failed."""
+    log.error("unhandled error while handling an update", exc_info=context.error)
+    found = context.application.bot_data.get("services")
+    if found:
+        services(context).stats.failed()
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query:
+            await update.callback_query.answer(SORRY, show_alert=True)
+        elif update.effective_chat:
+            await context.bot.send_message(update.effective_chat.id, SORRY)
+    except Exception:  # the API itself may be what failed; the log already has the cause
+        log.warning("could not tell the user about the error", exc_info=True)

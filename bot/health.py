@@ -1,0 +1,27 @@
+"""A tiny HTTP health endpoint for webhook mode: GET /healthz answers 200 with the product count."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+
+async def serve_health(host: str, port: int, status: Callable[[], dict]) -> asyncio.Server:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), timeout=5)
+            path = request.split(b" ")[1] if request.count(b" ") >= 2 else b""
+            if path in (b"/healthz", b"/health"):
+                code, body = "200 OK", json.dumps(status()).encode()
+            else:
+                code, body = "404 Not Found", b'{"error": "not found"}'
+            writer.write(f"HTTP/1.1 {code}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            await writer.drain()
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(answer, host, port)

@@ -1,0 +1,28 @@
+"""The long-lived objects the handlers share, created once in post_init."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from telegram.ext import ContextTypes
+
+from bot.config import Settings
+from bot.filter_words import Vocabulary
+from bot.ratelimit import RateLimiter
+from bot.recommender import Recommender
+from bot.state import Store
+from bot.stats import Stats
+
+
+@dataclass
+class Services:
+    settings: Settings
+    recommender: Recommender
+    store: Store
+    vocabulary: Vocabulary
+    limiter: RateLimiter
+    stats: Stats = field(default_factory=Stats)
+
+
+def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    return context.application.bot_data["services"]

@@ -1,0 +1,88 @@
+"""`python -m bot` as an operator runs it: configuration errors, the ready line, SIGTERM, no token in logs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT, draw_product
+from tests.fake_telegram import FakeTelegram
+from tests.test_bot import jpeg
+
+
+def bot_env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "INDEX_DIR", "STATE_DIR"))}
+    env.update(values)
+    return env
+
+
+def run(env: dict[str, str], cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot"], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_missing_token_points_to_env_example(tmp_path):
+    done = run(bot_env(PYTHONPATH=str(ROOT)), tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "fashion-bot: TELEGRAM_BOT_TOKEN is not set: copy .env.example to .env and fill it in"]
+
+
+def test_invalid_setting_is_one_line(tmp_path):
+    done = run(bot_env(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN="1:x", TOP_K="50"), tmp_path)
+    assert done.returncode == 2 and done.stderr.strip() == "fashion-bot: TOP_K=50 is out of range (2-10)"
+
+
+def test_missing_index_is_refused_with_a_reason(tmp_path):
+    fake = FakeTelegram().start()
+    try:
+        done = run(bot_env(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.url,
+                           INDEX_DIR=str(tmp_path / "none")), tmp_path)
+    finally:
+        fake.stop()
+    assert done.returncode == 1
+    assert f"fashion-bot: cannot start: no index at {tmp_path / 'none'}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_env_file_start_ready_answer_and_sigterm(tmp_path, exported_index):
+    fake = FakeTelegram().start()
+    (tmp_path / ".env").write_text(
+        f"TELEGRAM_BOT_TOKEN={fake.token}\nTELEGRAM_API_URL={fake.url}\nINDEX_DIR={exported_index}\n"
+        f"STATE_DIR={tmp_path / 'state'}\nLOG_LEVEL=DEBUG\n")
+    process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=tmp_path, env=bot_env(PYTHONPATH=str(ROOT)),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while not any(" ready: " in line for line in lines):
+            assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
+            lines.append(process.stdout.readline())
+        ready = next(line for line in lines if " ready: " in line)
+        assert "24 products" in ready and "onnxruntime" in ready and "started in" in ready
+        fake.send_photo(99, jpeg(draw_product("Blue", "Jeans", size=(300, 400))))
+        assert len(fake.wait_for("sendMediaGroup", chat_id=99)[0].album()) == 5
+        fake.wait_for("sendMessage", chat_id=99)
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        fake.stop()
+    log = "".join(lines) + rest
+    assert process.returncode == 0, log
+    assert fake.token not in log and fake.token.split(":")[1] not in log
+    assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("value", ["1,2, 3", "1;2;3"])
+def test_id_lists_parse(value):
+    from bot.config import load_settings
+
+    settings = load_settings({"TELEGRAM_BOT_TOKEN": "1:x", "ALLOWED_USER_IDS": value}, env_file=None)
+    assert settings.allowed_user_ids == {1, 2, 3} and "1:x" not in repr(settings)

@@ -1,0 +1,45 @@
+"""The ONNX export serves the same vectors as TensorFlow, and is tied to its index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from indexing import Index, open_embedder
+from indexing.errors import IndexFormatError
+from indexing.exported import OnnxEmbedder
+from indexing.images import load_image
+from indexing.index import checked_file
+
+
+def test_onnx_vectors_equal_tensorflow_and_rank_the_same(exported_index, catalogue, embedder):
+    index = Index.load(exported_index)
+    served = open_embedder(index)
+    assert isinstance(served, OnnxEmbedder)
+    photos = np.stack([load_image(p) for p in sorted(catalogue[0].glob("*.jpg"))])
+    reference, fast = embedder.features(photos), served.features(photos)
+    assert np.max(np.abs(fast - reference)) / np.max(np.abs(reference)) < 1e-4
+    for a, b in zip(embedder.embed(photos), served.embed(photos)):
+        assert [h.id for h in index.search(a, 5)] == [h.id for h in index.search(b, 5)]
+
+
+def test_runtime_choice_and_manifest_entry(exported_index):
+    index = Index.load(exported_index)
+    entry = index.manifest["files"]["extractor"]
+    assert entry["name"] == "extractor.onnx" and entry["max_relative_difference"] < 1e-4
+    assert open_embedder(index, runtime="tensorflow").runtime == "tensorflow"
+
+
+def test_swapped_onnx_file_is_refused(exported_index, tmp_path):
+    import shutil
+
+    copy = tmp_path / "idx"
+    shutil.copytree(exported_index, copy)
+    data = bytearray((copy / "extractor.onnx").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / "extractor.onnx").write_bytes(bytes(data))
+    index = Index.load(copy)
+    with pytest.raises(IndexFormatError, match="checksum"):
+        checked_file(copy, index.manifest, "extractor")
+    with pytest.raises(IndexFormatError, match="checksum"):
+        open_embedder(index)
