@@ -28,7 +28,7 @@ class Settings:
     rate_limit_per_minute: int = 20
     mode: str = "polling"
     webhook_url: str = ""
-    webhook_listen: str = "0.0.0.0"
+    webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
     webhook_secret: str = field(default="", repr=False)
     health_port: int = 8080
@@ -104,7 +104,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 20, 0, 10_000),
         mode=mode,
         webhook_url=webhook_url,
-        webhook_listen=env.get("WEBHOOK_LISTEN", "").strip() or "0.0.0.0",
+        webhook_listen=env.get("WEBHOOK_LISTEN", "").strip() or "127.0.0.1",
         webhook_port=_int(env, "WEBHOOK_PORT", 8443, 1, 65535),
         webhook_secret=env.get("WEBHOOK_SECRET", "").strip(),
         health_port=_int(env, "HEALTH_PORT", 8080, 1, 65535),

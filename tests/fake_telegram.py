@@ -8,6 +8,7 @@ answers. Tests push updates, read back every request in order, and inject 429s, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import threading
@@ -190,10 +191,8 @@ class FakeTelegram:
             if ready or time.monotonic() >= deadline:
                 return ready
             self._new_update.clear()
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._new_update.wait(), max(0.0, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
-                pass
 
     def bot_message(self, chat_id: int, **content: Any) -> dict[str, Any]:
         return {"message_id": next(self._message_ids), "date": int(time.time()),

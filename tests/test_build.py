@@ -104,7 +104,7 @@ def test_resume_with_other_settings_is_refused(tmp_path, catalogue, embedder):
 def test_add_and_remove_without_rebuilding(index_copy, embedder, tmp_path):
     more = tmp_path / "more"
     styles = make_catalogue(more, count=3, start_id=5000)
-    report = add_to_index(index_copy, [more], metadata=styles, embedder=embedder, export=False, progress=False)
+    report = add_to_index(index_copy, [more], metadata=styles, embedder=embedder, progress=False)
     index = Index.load(index_copy)
     assert report.added == 3 and index.count == 27
     vector = embedder.embed(load_image(more / "5001.jpg")[None])[0]
@@ -122,7 +122,8 @@ def test_add_and_remove_without_rebuilding(index_copy, embedder, tmp_path):
 def test_copy_images_makes_a_self_contained_index(tmp_path, embedder):
     images = tmp_path / "imgs"
     styles = make_catalogue(images, count=5)
-    build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder, copy_images=True, export=False, progress=False)
+    build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder, copy_images=True,
+                export=False, progress=False)
     moved = tmp_path / "moved"
     shutil.move(tmp_path / "idx", moved)
     shutil.rmtree(images)

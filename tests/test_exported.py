@@ -19,7 +19,7 @@ def test_onnx_vectors_equal_tensorflow_and_rank_the_same(exported_index, catalog
     photos = np.stack([load_image(p) for p in sorted(catalogue[0].glob("*.jpg"))])
     reference, fast = embedder.features(photos), served.features(photos)
     assert np.max(np.abs(fast - reference)) / np.max(np.abs(reference)) < 1e-4
-    for a, b in zip(embedder.embed(photos), served.embed(photos)):
+    for a, b in zip(embedder.embed(photos), served.embed(photos), strict=True):
         assert [h.id for h in index.search(a, 5)] == [h.id for h in index.search(b, 5)]
 
 

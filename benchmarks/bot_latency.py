@@ -1,0 +1,126 @@
+"""The bot as deployed (`python -m bot`) against the fake Bot API on loopback, with a 44k-product index.
+
+Measures the time from an update being available to its album request arriving, for one user and for
+20 at once; the bot process's memory; the time from start to ready. Also records one conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.run import ROOT, RESULTS, big_jpeg, p, synthetic_index
+from indexing import KerasEmbedder, Weights
+from indexing.build import export_extractor
+from tests.fake_telegram import FakeTelegram
+
+
+def rss_mb(pid: int) -> dict:
+    status = Path(f"/proc/{pid}/status").read_text()
+    value = {key: int(re.search(rf"{key}:\s+(\d+)", status).group(1)) // 1024 for key in ("VmRSS", "VmHWM")}
+    return {"rss_mb": value["VmRSS"], "peak_rss_mb": value["VmHWM"]}
+
+
+def album_latency(fake: FakeTelegram, user: int, photo: bytes, pushed_before: int) -> float:
+    message = fake.send_photo(user, photo, width=1280, height=960)
+    pushed = time.monotonic()
+    album = fake.wait_for("sendMediaGroup", count=pushed_before + 1, chat_id=user, timeout=120)[-1]
+    assert message
+    return album.at - pushed
+
+
+def transcript(fake: FakeTelegram, user: int, photo: bytes) -> list[dict]:
+    fake.message(user, text="/start", entities=[{"type": "bot_command", "offset": 0, "length": 6}])
+    fake.wait_for("sendMessage", chat_id=user)
+    fake.send_photo(user, photo, caption="women", width=1280, height=960)
+    keyboard = fake.wait_for("sendMessage", count=2, chat_id=user)[1].response
+    rows = keyboard["reply_markup"]["inline_keyboard"]
+    fake.press(user, keyboard, rows[0][1]["callback_data"])
+    fake.wait_for("sendMessage", count=3, chat_id=user)
+    fake.press(user, keyboard, rows[1][0]["callback_data"])
+    fake.wait_for("sendMessage", count=4, chat_id=user)
+    fake.press(user, keyboard, rows[2][0]["callback_data"])
+    fake.wait_for("editMessageReplyMarkup")
+    time.sleep(0.5)
+    start = next(i for i, r in enumerate(fake.requests) if r.chat_id == user)
+    lines = []
+    for r in fake.requests[start:]:
+        entry = {"method": r.method}
+        for key in ("chat_id", "action", "file_id", "text", "callback_query_id"):
+            if key in r.params:
+                entry[key] = r.params[key]
+        if r.method == "sendMediaGroup":
+            entry["media"] = [{"caption": i["caption"], "upload_bytes": len(i["upload"]) if i["upload"] else 0,
+                               "file_id": i["file_id"]} for i in r.album()]
+        if "reply_markup" in r.params:
+            entry["buttons"] = [[b["text"] for b in row] for row in r.params["reply_markup"]["inline_keyboard"]]
+        lines.append(entry)
+    return lines
+
+
+def bench_bot(dataset: Path) -> dict:
+    embedder = KerasEmbedder(Weights("random", 0))
+    photo = big_jpeg((1280, 960))
+    with tempfile.TemporaryDirectory() as tmp:
+        index = synthetic_index(Path(tmp) / "idx", 44_072, embedder)
+        export_extractor(index.directory, embedder)
+        del embedder
+        fake = FakeTelegram().start()
+        env = {**os.environ, "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url,
+               "INDEX_DIR": str(index.directory), "STATE_DIR": f"{tmp}/state", "RATE_LIMIT_PER_MINUTE": "0",
+               "LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT)}
+        spawned = time.monotonic()
+        bot = subprocess.Popen([sys.executable, "-m", "bot"], cwd=tmp, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+        log = []
+        try:
+            while not any(" ready: " in line for line in log):
+                line = bot.stdout.readline()
+                if not line and bot.poll() is not None:
+                    raise RuntimeError("".join(log))
+                log.append(line)
+            ready_wall = time.monotonic() - spawned
+            threading.Thread(target=lambda: [log.append(x) for x in bot.stdout], daemon=True).start()
+            ready_line = next(line for line in log if " ready: " in line)
+            one_user = [album_latency(fake, 1, photo, n) for n in range(25)][5:]  # first 5 warm up
+            burst = []
+            for round_ in range(3):
+                results = {}
+                users = range(100 + 20 * round_, 120 + 20 * round_)
+                threads = [threading.Thread(target=lambda u=u: results.__setitem__(u, album_latency(fake, u, photo, 0)))
+                           for u in users]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                burst += list(results.values())
+            memory = rss_mb(bot.pid)
+            conversation = transcript(fake, 7, photo)
+        finally:
+            bot.terminate()
+            bot.wait(30)
+            fake.stop()
+    (RESULTS / "bot-transcript.json").write_text(json.dumps(conversation, indent=2, ensure_ascii=False))
+    return {
+        "products": 44_072,
+        "photo": "JPEG 1280x960",
+        "one_user_p50_ms": round(p(one_user), 1),
+        "one_user_p95_ms": round(p(one_user, 95), 1),
+        "twenty_users_p50_ms": round(p(burst), 1),
+        "twenty_users_p95_ms": round(p(burst, 95), 1),
+        "twenty_users_max_ms": round(float(np.max(burst)) * 1000, 1),
+        "answered": f"{len(burst)}/{len(burst)}",
+        "start_to_ready_s": round(ready_wall, 2),
+        "ready_line": ready_line.strip(),
+        **memory,
+        "exit_code_after_sigterm": bot.returncode,
+    }

@@ -1,0 +1,40 @@
+"""Turn benchmarks/results/*.json into one markdown table per section (benchmarks/results/README.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+TITLES = {
+    "build": "Index build throughput (1000 catalogue images, 60x80 JPEG)",
+    "latency": "Photo to top-5 ids, by stage (p50 over repeats; search over 44,072 vectors)",
+    "search": "Search alone (random unit vectors; exact = full scan)",
+    "memory": "Serving process: start to ready, peak RSS (44,072 products loaded, 5 queries)",
+    "bot": "The bot (`python -m bot`) against the fake Bot API on loopback, 44,072 products",
+    "ann": "Approximate search at scale (real-photo vectors, perturbed up to size)",
+    "resize": "Resize policy (random weights: geometry agreement only, not recommendation quality)",
+}
+
+
+def table(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_report(results: Path) -> Path:
+    parts = ["# Benchmark results", "",
+             "Written by `python benchmarks/run.py`. ResNet50 with random weights: times and memory are real, "
+             "no figure here says anything about recommendation quality.", ""]
+    for name in TITLES:
+        path = results / f"{name}.json"
+        if not path.exists():
+            continue
+        data = json.loads(path.read_text())
+        rows = data.get("rows") or [{k: v for k, v in data.items() if k not in ("machine", "when", "command")}]
+        parts += [f"## {TITLES[name]}", "", f"`{data.get('command', '')}` at {data.get('when', '?')} on "
+                  f"{data.get('machine', {}).get('cores', '?')} cores", "", table(rows), ""]
+    out = results / "README.md"
+    out.write_text("\n".join(parts))
+    return out

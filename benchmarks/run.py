@@ -1,0 +1,308 @@
+"""Benchmarks on the real catalogue: build throughput, query latency by stage, search, memory, the bot.
+
+Runs the tutorial's way (model.predict per image, NearestNeighbors fitted per query) in the same run as
+the baseline. Writes benchmarks/results/<section>.json and benchmarks/results/README.md.
+Random weights throughout: timings and memory are real, no figure here measures recommendation quality.
+
+    python benchmarks/run.py                 # everything (about 20 minutes on 2 cores)
+    python benchmarks/run.py --only latency  # one section: build, latency, search, memory, bot
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+DATASET = Path(os.environ.get("FASHION_DATASET", ROOT.parent / "shared" / "datasets" / "fashion-small"))
+
+from indexing import KerasEmbedder, Weights, build_index, load_image  # noqa: E402
+from indexing.catalogue import read_metadata  # noqa: E402
+from indexing.embedder import l2_normalize, probe_images  # noqa: E402
+from indexing.index import Index, write_index  # noqa: E402
+
+
+def p(values, q=50) -> float:
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def catalogue_files(n: int) -> list[Path]:
+    ids = sorted((int(f.stem) for f in (DATASET / "images").glob("*.jpg")))[:n]
+    return [DATASET / "images" / f"{i}.jpg" for i in ids]
+
+
+def big_jpeg(size: tuple[int, int]) -> bytes:
+    """A catalogue photo upscaled to a phone-sized JPEG (real content, real JPEG entropy)."""
+    source = Image.open(DATASET / "images" / "15970.jpg").convert("RGB")
+    out = io.BytesIO()
+    source.resize(size, Image.Resampling.BICUBIC).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def machine() -> dict:
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": sys.version.split()[0]}
+
+
+# -- build throughput -----------------------------------------------------------------------------------
+def bench_build(n: int) -> dict:
+    files = catalogue_files(n)
+    embedder = KerasEmbedder(Weights("random", 0))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "images"
+        folder.mkdir()
+        for f in files:
+            os.symlink(f, folder / f.name)
+        for batch in (1, 8, 32):
+            embedder.embed(np.zeros((batch, 224, 224, 3), np.uint8))  # trace this batch shape first
+            started = time.perf_counter()
+            report = build_index([folder], Path(tmp) / f"idx{batch}", embedder=embedder, batch_size=batch,
+                                 export=False, progress=False)
+            seconds = time.perf_counter() - started
+            rows.append({"runtime": "tensorflow", "batch": batch, "images": report.indexed,
+                         "images_per_s": round(report.indexed / seconds, 2)})
+            print(rows[-1], flush=True)
+        from indexing.exported import OnnxEmbedder, export_onnx
+
+        entry = export_onnx(embedder, Path(tmp) / "x.onnx")
+        onnx = OnnxEmbedder(Path(tmp) / entry["name"], embedder.fingerprint)
+        for batch in (1, 8, 32):
+            started = time.perf_counter()
+            report = build_index([folder], Path(tmp) / f"onnx{batch}", embedder=onnx, batch_size=batch,
+                                 progress=False)
+            seconds = time.perf_counter() - started
+            rows.append({"runtime": "onnxruntime", "batch": batch, "images": report.indexed,
+                         "images_per_s": round(report.indexed / seconds, 2)})
+            print(rows[-1], flush=True)
+    # The tutorial: keras.preprocessing.image + model.predict, one image at a time.
+    import keras
+
+    model = embedder.model
+    started = time.perf_counter()
+    for f in files[:100]:
+        x = keras.utils.img_to_array(keras.utils.load_img(f, target_size=(224, 224)))[None]
+        model.predict(keras.applications.resnet50.preprocess_input(x), verbose=0)
+    rows.append({"runtime": "tutorial: model.predict per image", "batch": 1, "images": 100,
+                 "images_per_s": round(100 / (time.perf_counter() - started), 2)})
+    print(rows[-1], flush=True)
+    return {"rows": rows}
+
+
+# -- latency by stage -----------------------------------------------------------------------------------
+def synthetic_index(directory: Path, n: int, embedder, seed: int = 0) -> Index:
+    """n products with the real catalogue's metadata and photos, and random unit vectors.
+
+    Search time and memory depend only on n and the dimension, so random vectors give true timings.
+    """
+    table = read_metadata(DATASET / "styles.csv")
+    ids = sorted((int(f.stem) for f in (DATASET / "images").glob("*.jpg")))
+    rng = np.random.default_rng(seed)
+    vectors = np.empty((n, 2048), np.float32)
+    for start in range(0, n, 50_000):
+        stop = min(n, start + 50_000)
+        vectors[start:stop] = l2_normalize(rng.standard_normal((stop - start, 2048), dtype=np.float32))
+    products = []
+    for i in range(n):
+        pid = str(ids[i % len(ids)])
+        key = pid if i < len(ids) else f"{pid}-{i}"
+        products.append({"id": key, "image": str(DATASET / "images" / f"{pid}.jpg"), "photo": key,
+                         "meta": table.rows.get(pid, {})})
+    write_index(directory, vectors=vectors, products=products, fingerprint=embedder.fingerprint,
+                probe=embedder.embed(probe_images()))
+    return Index.load(directory)
+
+
+def time_stages(embedder, index: Index, photo: bytes, repeat: int) -> dict:
+    decode, embed, search = [], [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        pixels = load_image(photo)
+        t1 = time.perf_counter()
+        vector = embedder.embed(pixels[None])[0]
+        t2 = time.perf_counter()
+        index.search(vector, 5)
+        t3 = time.perf_counter()
+        decode.append(t1 - t0)
+        embed.append(t2 - t1)
+        search.append(t3 - t2)
+    total = np.array(decode) + np.array(embed) + np.array(search)
+    return {"decode_ms": round(p(decode), 1), "embed_ms": round(p(embed), 1), "search_ms": round(p(search), 1),
+            "total_p50_ms": round(p(total), 1), "total_p95_ms": round(p(total, 95), 1)}
+
+
+def bench_latency(repeat: int) -> dict:
+    from sklearn.neighbors import NearestNeighbors
+
+    from indexing.build import export_extractor
+    from indexing.extractor import open_embedder
+
+    embedder = KerasEmbedder(Weights("random", 0))
+    photos = {
+        "catalogue 60x80": (DATASET / "images" / "15970.jpg").read_bytes(),
+        "JPEG 1280x960": big_jpeg((1280, 960)),
+        "JPEG 1800x2400": big_jpeg((1800, 2400)),
+    }
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        index = synthetic_index(Path(tmp) / "idx", 44_072, embedder)
+        export_extractor(index.directory, embedder)
+        index = Index.load(index.directory)
+        onnx = open_embedder(index, runtime="onnxruntime")
+        for name, photo in photos.items():
+            for runtime in (embedder, onnx):
+                runtime.embed(load_image(photo)[None])
+                rows.append({"photo": name, "path": runtime.runtime, **time_stages(runtime, index, photo, repeat)})
+                print(rows[-1], flush=True)
+        # The tutorial: squash-load with keras, model.predict, then fit NearestNeighbors and query it.
+        import keras
+
+        matrix = np.asarray(index.vectors)
+        for name, photo in photos.items():
+            path = Path(tmp) / "query.jpg"
+            path.write_bytes(photo)
+            decode, embed, search = [], [], []
+            for _ in range(max(3, repeat // 3)):
+                t0 = time.perf_counter()
+                x = keras.utils.img_to_array(keras.utils.load_img(path, target_size=(224, 224)))[None]
+                x = keras.applications.resnet50.preprocess_input(x)
+                t1 = time.perf_counter()
+                vector = embedder.model.predict(x, verbose=0)[0]
+                t2 = time.perf_counter()
+                NearestNeighbors(n_neighbors=5, algorithm="brute", metric="euclidean").fit(matrix).kneighbors(
+                    vector[None])
+                t3 = time.perf_counter()
+                decode.append(t1 - t0)
+                embed.append(t2 - t1)
+                search.append(t3 - t2)
+            total = np.array(decode) + np.array(embed) + np.array(search)
+            rows.append({"photo": name, "path": "tutorial", "decode_ms": round(p(decode), 1),
+                         "embed_ms": round(p(embed), 1), "search_ms": round(p(search), 1),
+                         "total_p50_ms": round(p(total), 1), "total_p95_ms": round(p(total, 95), 1)})
+            print(rows[-1], flush=True)
+    return {"rows": rows, "repeat": repeat}
+
+
+# -- search alone -------------------------------------------------------------------------------------
+def bench_search(sizes: list[int]) -> dict:
+    rows = []
+    embedder = type("Fake", (), {"fingerprint": {"weights": "random:0"},
+                                 "embed": staticmethod(lambda x: np.zeros((len(x), 2048), np.float32))})()
+    rng = np.random.default_rng(1)
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            index = synthetic_index(Path(tmp) / "idx", n, embedder)
+            queries = l2_normalize(rng.standard_normal((30, 2048), dtype=np.float32))
+            index.search(queries[0], 5)
+            times = []
+            for q in queries:
+                started = time.perf_counter()
+                index.search(q, 5)
+                times.append(time.perf_counter() - started)
+            filtered = []
+            for q in queries[:10]:
+                started = time.perf_counter()
+                index.search(q, 5, filters={"gender": ["Women"], "articleType": ["Tops", "Tshirts"]})
+                filtered.append(time.perf_counter() - started)
+            row = {"vectors": n, "exact_p50_ms": round(p(times), 1), "exact_p95_ms": round(p(times, 95), 1),
+                   "filtered_p50_ms": round(p(filtered), 1)}
+            if n <= 100_000:
+                from sklearn.neighbors import NearestNeighbors
+
+                matrix = np.asarray(index.vectors)
+                sk = []
+                for q in queries[:5]:
+                    started = time.perf_counter()
+                    NearestNeighbors(n_neighbors=5, algorithm="brute").fit(matrix).kneighbors(q[None])
+                    sk.append(time.perf_counter() - started)
+                row["tutorial_sklearn_fit_per_query_p50_ms"] = round(p(sk), 1)
+            rows.append(row)
+            print(row, flush=True)
+            del index
+    return {"rows": rows}
+
+
+# -- memory and start-up of a serving process --------------------------------------------------------
+SERVE_PROBE = """
+import resource, sys, time, json
+t0 = time.perf_counter()
+from indexing import Index, load_image, open_embedder
+index = Index.load(sys.argv[1])
+embedder = open_embedder(index, runtime=sys.argv[2])
+ready = time.perf_counter() - t0
+photo = open(sys.argv[3], "rb").read()
+for _ in range(5):
+    index.search(embedder.embed(load_image(photo)[None])[0], 5)
+print(json.dumps({"ready_s": round(ready, 2),
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+"""
+
+
+def bench_memory() -> dict:
+    from indexing.build import export_extractor
+
+    embedder = KerasEmbedder(Weights("random", 0))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        index = synthetic_index(Path(tmp) / "idx", 44_072, embedder)
+        export_extractor(index.directory, embedder)
+        photo = Path(tmp) / "photo.jpg"
+        photo.write_bytes(big_jpeg((1280, 960)))
+        for runtime in ("onnxruntime", "tensorflow"):
+            done = subprocess.run([sys.executable, "-c", SERVE_PROBE, str(index.directory), runtime, str(photo)],
+                                  cwd=ROOT, capture_output=True, text=True, check=True)
+            rows.append({"runtime": runtime, "products": 44_072, **json.loads(done.stdout.strip().splitlines()[-1])})
+            print(rows[-1], flush=True)
+    return {"rows": rows}
+
+
+SECTIONS = {
+    "build": lambda a: bench_build(a.build_images),
+    "latency": lambda a: bench_latency(a.repeat),
+    "search": lambda a: bench_search([44_072, 1_000_000]),
+    "memory": lambda a: bench_memory(),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", help="comma-separated sections: " + ", ".join([*SECTIONS, "bot"]))
+    parser.add_argument("--build-images", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=30)
+    args = parser.parse_args()
+    if not (DATASET / "images").is_dir():
+        sys.exit(f"the catalogue is not at {DATASET}; set FASHION_DATASET")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    chosen = args.only.split(",") if args.only else [*SECTIONS, "bot"]
+    for name in chosen:
+        print(f"== {name}", flush=True)
+        if name == "bot":
+            from benchmarks.bot_latency import bench_bot
+
+            result = bench_bot(DATASET)
+        else:
+            result = SECTIONS[name](args)
+        result.update({"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+                       "command": "python benchmarks/run.py --only " + name})
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    from benchmarks.report import write_report
+
+    write_report(RESULTS)
+    print(f"peak RSS of this benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
+
+
+if __name__ == "__main__":
+    main()
