@@ -41,7 +41,7 @@ def p(values, q=50) -> float:
 
 
 def catalogue_files(n: int) -> list[Path]:
-    ids = sorted((int(f.stem) for f in (DATASET / "images").glob("*.jpg")))[:n]
+    ids = sorted(int(f.stem) for f in (DATASET / "images").glob("*.jpg"))[:n]
     return [DATASET / "images" / f"{i}.jpg" for i in ids]
 
 
@@ -54,7 +54,8 @@ def big_jpeg(size: tuple[int, int]) -> bytes:
 
 
 def machine() -> dict:
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": sys.version.split()[0]}
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "python": sys.version.split()[0]}
 
 
 # -- build throughput -----------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ def synthetic_index(directory: Path, n: int, embedder, seed: int = 0) -> Index:
     Search time and memory depend only on n and the dimension, so random vectors give true timings.
     """
     table = read_metadata(DATASET / "styles.csv")
-    ids = sorted((int(f.stem) for f in (DATASET / "images").glob("*.jpg")))
+    ids = sorted(int(f.stem) for f in (DATASET / "images").glob("*.jpg"))
     rng = np.random.default_rng(seed)
     vectors = np.empty((n, 2048), np.float32)
     for start in range(0, n, 50_000):
@@ -139,61 +140,71 @@ def time_stages(embedder, index: Index, photo: bytes, repeat: int) -> dict:
         decode.append(t1 - t0)
         embed.append(t2 - t1)
         search.append(t3 - t2)
-    total = np.array(decode) + np.array(embed) + np.array(search)
-    return {"decode_ms": round(p(decode), 1), "embed_ms": round(p(embed), 1), "search_ms": round(p(search), 1),
-            "total_p50_ms": round(p(total), 1), "total_p95_ms": round(p(total, 95), 1)}
+    return summarise(decode, embed, search)
 
 
 def bench_latency(repeat: int) -> dict:
-    from sklearn.neighbors import NearestNeighbors
-
+    """Each path in a fresh process of its own: TensorFlow's idle threads slow ONNX Runtime down by half
+    when both live in one process, and the bot never holds both."""
     from indexing.build import export_extractor
-    from indexing.extractor import open_embedder
 
     embedder = KerasEmbedder(Weights("random", 0))
-    photos = {
-        "catalogue 60x80": (DATASET / "images" / "15970.jpg").read_bytes(),
-        "JPEG 1280x960": big_jpeg((1280, 960)),
-        "JPEG 1800x2400": big_jpeg((1800, 2400)),
-    }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         index = synthetic_index(Path(tmp) / "idx", 44_072, embedder)
         export_extractor(index.directory, embedder)
-        index = Index.load(index.directory)
-        onnx = open_embedder(index, runtime="onnxruntime")
-        for name, photo in photos.items():
-            for runtime in (embedder, onnx):
-                runtime.embed(load_image(photo)[None])
-                rows.append({"photo": name, "path": runtime.runtime, **time_stages(runtime, index, photo, repeat)})
+        for name, size in PHOTOS.items():
+            photo = Path(tmp) / f"{name.replace(' ', '-')}.jpg"
+            photo.write_bytes(big_jpeg(size) if size else (DATASET / "images" / "15970.jpg").read_bytes())
+            for path in ("onnxruntime", "tensorflow", "tutorial"):
+                done = subprocess.run([sys.executable, __file__, "--stage-timing", path, str(index.directory),
+                                       str(photo), str(repeat)], cwd=ROOT, capture_output=True, text=True)
+                if done.returncode:
+                    raise RuntimeError(done.stderr[-3000:])
+                rows.append({"photo": name, "path": path, **json.loads(done.stdout.strip().splitlines()[-1])})
                 print(rows[-1], flush=True)
-        # The tutorial: squash-load with keras, model.predict, then fit NearestNeighbors and query it.
-        import keras
-
-        matrix = np.asarray(index.vectors)
-        for name, photo in photos.items():
-            path = Path(tmp) / "query.jpg"
-            path.write_bytes(photo)
-            decode, embed, search = [], [], []
-            for _ in range(max(3, repeat // 3)):
-                t0 = time.perf_counter()
-                x = keras.utils.img_to_array(keras.utils.load_img(path, target_size=(224, 224)))[None]
-                x = keras.applications.resnet50.preprocess_input(x)
-                t1 = time.perf_counter()
-                vector = embedder.model.predict(x, verbose=0)[0]
-                t2 = time.perf_counter()
-                NearestNeighbors(n_neighbors=5, algorithm="brute", metric="euclidean").fit(matrix).kneighbors(
-                    vector[None])
-                t3 = time.perf_counter()
-                decode.append(t1 - t0)
-                embed.append(t2 - t1)
-                search.append(t3 - t2)
-            total = np.array(decode) + np.array(embed) + np.array(search)
-            rows.append({"photo": name, "path": "tutorial", "decode_ms": round(p(decode), 1),
-                         "embed_ms": round(p(embed), 1), "search_ms": round(p(search), 1),
-                         "total_p50_ms": round(p(total), 1), "total_p95_ms": round(p(total, 95), 1)})
-            print(rows[-1], flush=True)
     return {"rows": rows, "repeat": repeat}
+
+
+PHOTOS = {"catalogue 60x80": None, "JPEG 1280x960": (1280, 960), "JPEG 1800x2400": (1800, 2400)}
+
+
+def stage_timing(path: str, index_dir: str, photo_file: str, repeat: int) -> dict:
+    """Time decode / embed / search for one photo on one path, in this (fresh) process."""
+    index = Index.load(index_dir)
+    photo = Path(photo_file).read_bytes()
+    if path != "tutorial":
+        from indexing.extractor import open_embedder
+
+        runtime = open_embedder(index, runtime=path)
+        runtime.embed(load_image(photo)[None])
+        return time_stages(runtime, index, photo, repeat)
+    # The tutorial: keras load_img (squashes to 224x224), model.predict, NearestNeighbors fitted per query.
+    import keras
+    from sklearn.neighbors import NearestNeighbors
+
+    model = KerasEmbedder(Weights("random", 0)).model
+    matrix = np.asarray(index.vectors)
+    decode, embed, search = [], [], []
+    for _ in range(max(5, repeat // 3)):
+        t0 = time.perf_counter()
+        x = keras.utils.img_to_array(keras.utils.load_img(photo_file, target_size=(224, 224)))[None]
+        x = keras.applications.resnet50.preprocess_input(x)
+        t1 = time.perf_counter()
+        vector = model.predict(x, verbose=0)[0]
+        t2 = time.perf_counter()
+        NearestNeighbors(n_neighbors=5, algorithm="brute", metric="euclidean").fit(matrix).kneighbors(vector[None])
+        t3 = time.perf_counter()
+        decode.append(t1 - t0)
+        embed.append(t2 - t1)
+        search.append(t3 - t2)
+    return summarise(decode, embed, search)
+
+
+def summarise(decode: list[float], embed: list[float], search: list[float]) -> dict:
+    total = np.array(decode) + np.array(embed) + np.array(search)
+    return {"decode_ms": round(p(decode), 1), "embed_ms": round(p(embed), 1), "search_ms": round(p(search), 1),
+            "total_p50_ms": round(p(total), 1), "total_p95_ms": round(p(total, 95), 1), "runs": len(total)}
 
 
 # -- search alone -------------------------------------------------------------------------------------
@@ -237,7 +248,7 @@ def bench_search(sizes: list[int]) -> dict:
 
 # -- memory and start-up of a serving process --------------------------------------------------------
 SERVE_PROBE = """
-import resource, sys, time, json
+import re, sys, time, json
 t0 = time.perf_counter()
 from indexing import Index, load_image, open_embedder
 index = Index.load(sys.argv[1])
@@ -246,8 +257,10 @@ ready = time.perf_counter() - t0
 photo = open(sys.argv[3], "rb").read()
 for _ in range(5):
     index.search(embedder.embed(load_image(photo)[None])[0], 5)
-print(json.dumps({"ready_s": round(ready, 2),
-                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
+status = open("/proc/self/status").read()
+peak, now = (int(re.search(key + r":\\s+(\\d+)", status).group(1)) // 1024 for key in ("VmHWM", "VmRSS"))
+print(json.dumps({"ready_s": round(ready, 2), "peak_rss_mb": peak, "rss_after_mb": now}))
 """
 
 
@@ -278,10 +291,14 @@ SECTIONS = {
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--stage-timing"]:
+        print(json.dumps(stage_timing(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", help="comma-separated sections: " + ", ".join([*SECTIONS, "bot"]))
+    parser.add_argument("--only", help="comma-separated sections: " + ", ".join([*SECTIONS, "bot", "ann"]))
     parser.add_argument("--build-images", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--real-index", help="for --only ann: an index of real catalogue photos to scale up")
     args = parser.parse_args()
     if not (DATASET / "images").is_dir():
         sys.exit(f"the catalogue is not at {DATASET}; set FASHION_DATASET")
@@ -293,6 +310,12 @@ def main() -> None:
             from benchmarks.bot_latency import bench_bot
 
             result = bench_bot(DATASET)
+        elif name == "ann":
+            from benchmarks.ann_scale import bench_ann
+
+            if not args.real_index:
+                sys.exit("--only ann needs --real-index DIR: an index built on catalogue photos")
+            result = bench_ann(Path(args.real_index))
         else:
             result = SECTIONS[name](args)
         result.update({"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -38,7 +38,8 @@ async def post_init(application: Application) -> None:
     settings: Settings = application.bot_data["settings"]
     index = await asyncio.to_thread(Index.load, settings.index_dir)
     embedder = await asyncio.to_thread(
-        open_embedder, index, runtime=settings.runtime, weights_path=settings.weights_path or None
+        open_embedder, index, runtime=settings.runtime, weights_path=settings.weights_path or None,
+        cache_dir=settings.state_dir / "models",
     )
     found = Services(
         settings=settings,

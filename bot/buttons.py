@@ -82,6 +82,7 @@ async def on_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         "shown": query.page(int(page), found.settings.top_k) if query else None,
     })
     await callback.answer("Thanks for the feedback!")
-    shown = len(query.page(int(page), found.settings.top_k)) if query else 0
+    k = found.settings.top_k
+    shown = len(query.page(int(page), k)) if query else 0
     if shown:
-        await callback.edit_message_reply_markup(keyboard(query_id, int(page), shown, with_feedback=False))
+        await callback.edit_message_reply_markup(keyboard(query_id, int(page), shown, k, with_feedback=False))

@@ -15,13 +15,12 @@ from indexing import Hit
 EXPIRED = "This search has expired. Please send the photo again."
 
 
-def keyboard(query_id: str, page: int, shown: int, with_feedback: bool = True) -> InlineKeyboardMarkup:
+def keyboard(query_id: str, page: int, shown: int, k: int, with_feedback: bool = True) -> InlineKeyboardMarkup:
     # callback_data is capped at 64 bytes: a short query id, the page and the rank are enough.
     rows = [
         [InlineKeyboardButton(f"🔎 #{rank}", callback_data=f"like|{query_id}|{page}|{rank}")
          for rank in range(1, shown + 1)],
-        [InlineKeyboardButton("Show 5 more ▶" if shown == 5 else f"Show {shown} more ▶",
-                              callback_data=f"more|{query_id}|{page}")],
+        [InlineKeyboardButton(f"Show {k} more ▶", callback_data=f"more|{query_id}|{page}")],
     ]
     if with_feedback:
         rows.append([InlineKeyboardButton("👍 Helpful", callback_data=f"fb|{query_id}|{page}|up"),
@@ -40,4 +39,4 @@ async def send_page(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: Que
     await send_album(context.bot, chat_id, hits, found.recommender.index, found.store, reply_to=reply_to)
     lines = [title, describe_filters(query.filters), "Tap 🔎 #n for more like that product."]
     await context.bot.send_message(chat_id, "\n".join(line for line in lines if line),
-                                   reply_markup=keyboard(query.id, page, len(hits)))
+                                   reply_markup=keyboard(query.id, page, len(hits), found.settings.top_k))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -18,12 +19,12 @@ from tqdm import tqdm
 
 from indexing.catalogue import Metadata, list_images, product_id, read_metadata, sort_key
 from indexing.checkpoint import Checkpoint, Embedded
-from indexing.embedder import Embedder, KerasEmbedder, Weights, probe_images
+from indexing.embedder import Embedder, KerasEmbedder, Weights, probe_images, sha256_file
 from indexing.errors import BuildError, FashionIndexError, ImageError, IndexExistsError
-from indexing.exported import ONNX_FILE, export_onnx
-from indexing.extractor import open_embedder
+from indexing.exported import INT8_FILE, ONNX_FILE, OnnxEmbedder, export_onnx, onnxruntime_available, quantize_int8
+from indexing.extractor import PROBE_TOLERANCE, open_embedder
 from indexing.images import load_image, read_bytes
-from indexing.index import MANIFEST, Index, atomic_write, read_manifest, write_index
+from indexing.index import MANIFEST, Index, atomic_write, checked_file, read_manifest, write_index
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +138,12 @@ def build_index(
     metadata: str | Path | None = None,
     weights: Weights | None = None,
     embedder: Embedder | None = None,
-    batch_size: int = 16,
+    batch_size: int = 8,
     limit: int | None = None,
     copy_images: bool = False,
     overwrite: bool = False,
     export: bool = True,
+    ann: str = "auto",
     checkpoint_every: int = 256,
     progress: bool = True,
     on_checkpoint: Callable[[int], None] | None = None,
@@ -170,9 +172,17 @@ def build_index(
     finished = checkpoint.finished_ids()
     todo = [f for f in files if product_id(f) not in finished]
     report = Report(resumed=len(files) - len(todo))
+    exported: dict[str, Any] = {}
+    runner: Embedder = embedder
+    if export and isinstance(embedder, KerasEmbedder):
+        try:
+            runner, exported = serving_export(embedder, partial / ONNX_FILE)
+        except FashionIndexError as exc:
+            log.warning("no ONNX export, the bot will serve with TensorFlow: %s", exc)
+            report.exported = f"no ONNX export ({exc})"
     bar = progress_bar(len(files), report.resumed, "embedding", progress)
     buffer = Embedded()
-    for chunk in embed_files(todo, embedder, batch_size, bar):
+    for chunk in embed_files(todo, runner, batch_size, bar):
         buffer.extend(chunk)
         if len(buffer.ids) + len(buffer.failed) >= checkpoint_every:
             checkpoint.save(buffer)
@@ -193,12 +203,16 @@ def build_index(
         failed=done.failed,
     )
     products = make_products(done, table, out if copy_images else None)
+    if exported:
+        shutil.move(partial / ONNX_FILE, out / ONNX_FILE)
     write_index(
         out,
         vectors=done.matrix(),
         products=products,
         fingerprint=embedder.fingerprint,
         probe=embedder.embed(probe_images()),
+        ann=ann,
+        keep_files={"extractor": exported} if exported else None,
         extra={
             "images_copied": copy_images,
             "columns": table.columns if table else [],
@@ -212,16 +226,47 @@ def build_index(
         # Against every photo in the folders: with --limit, the rest are not "missing".
         listed = {product_id(f) for f in list_images(sources)}
         report.metadata_without_image = sum(1 for pid in table.rows if pid not in listed)
-    if export and isinstance(embedder, KerasEmbedder):
-        try:
-            export_extractor(out, embedder)
-        except FashionIndexError as exc:
-            log.warning("no ONNX export, the bot will serve with TensorFlow: %s", exc)
-            report.exported = f"no ONNX export ({exc})"
     report.seconds = time.monotonic() - started
     report.write(out / REPORT)
     checkpoint.remove()
     return report
+
+
+def serving_export(reference: KerasEmbedder, path: Path) -> tuple[Embedder, dict[str, Any]]:
+    """Export first, then embed the catalogue with the export: ONNX Runtime is a third faster than
+    TensorFlow here, and the vectors equal TensorFlow's within 1e-4 (checked on export and on resume)."""
+    if not onnxruntime_available():
+        raise FashionIndexError("onnxruntime is not installed")
+    if path.exists():  # a resumed build: the export made by the interrupted run
+        entry = {"name": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    else:
+        entry = export_onnx(reference, path)
+    runner = OnnxEmbedder(path, reference.fingerprint)
+    probes = probe_images()
+    if np.max(np.abs(runner.embed(probes) - reference.embed(probes))) > PROBE_TOLERANCE:
+        path.unlink()
+        raise FashionIndexError("the ONNX export does not reproduce TensorFlow's vectors")
+    return runner, entry
+
+
+def export_int8(index_dir: str | Path, calibration_images: int = 200) -> dict[str, Any]:
+    """Quantise the index's ONNX export to int8, calibrated on the index's own catalogue photos."""
+    index = Index.load(index_dir)
+    if "extractor" not in index.manifest["files"]:
+        raise FashionIndexError("export the fp32 extractor first: `fashion-index export --index DIR`")
+    source = checked_file(index.directory, index.manifest, "extractor")
+    step = max(1, index.count // calibration_images)
+    photos = []
+    for pid in index.ids[::step][:calibration_images]:
+        with contextlib.suppress(ImageError):
+            photos.append(load_image(index.image_path(pid)))
+    if not photos:
+        raise FashionIndexError("no readable catalogue photos to calibrate with")
+    entry = quantize_int8(source, index.directory / INT8_FILE, np.stack(photos))
+    manifest = read_manifest(index.directory)
+    manifest["files"]["extractor_int8"] = entry
+    atomic_write(index.directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+    return entry
 
 
 def export_extractor(index_dir: str | Path, embedder: KerasEmbedder | None = None) -> dict[str, Any]:
@@ -244,7 +289,7 @@ def add_to_index(
     *,
     metadata: str | Path | None = None,
     embedder: Embedder | None = None,
-    batch_size: int = 16,
+    batch_size: int = 8,
     progress: bool = True,
 ) -> Report:
     """Embed more products into an existing index; an id already present is replaced."""
@@ -300,4 +345,5 @@ def commit(index: Index, vectors: np.ndarray, products: list[dict[str, Any]]) ->
         probe=index.probe,
         extra=extra,
         keep_files=kept,
+        ann=manifest.get("ann", "auto"),  # the graph is rebuilt for the new rows
     )

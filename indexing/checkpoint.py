@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from indexing.errors import BuildError
-from indexing.index import atomic_write, load_npy, npy_bytes
+from indexing.index import atomic_write, load_npy, npy_writer
 
 SPEC = "spec.json"
 
@@ -93,7 +93,7 @@ class Checkpoint:
             return
         number = len(self._chunks()) + 1
         stem = self.directory / f"chunk-{number:06d}"
-        atomic_write(stem.with_suffix(".npy"), npy_bytes(part.matrix()))
+        atomic_write(stem.with_suffix(".npy"), npy_writer(part.matrix()))
         body = {"ids": part.ids, "files": part.files, "photos": part.photos, "failed": part.failed}
         atomic_write(stem.with_suffix(".json"), json.dumps(body).encode("utf-8"))
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from indexing.build import add_to_index, build_index, export_extractor, remove_from_index
+from indexing.build import add_to_index, build_index, export_extractor, export_int8, remove_from_index
 from indexing.embedder import Weights
 from indexing.errors import FashionIndexError
 from indexing.extractor import RUNTIMES, open_embedder
@@ -47,6 +47,7 @@ def run_build(args: argparse.Namespace) -> int:
         copy_images=args.copy_images,
         overwrite=args.overwrite,
         export=not args.no_export,
+        ann=args.ann,
         checkpoint_every=args.checkpoint_every,
         progress=not args.quiet,
     )
@@ -93,6 +94,12 @@ def run_query(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.int8:
+        entry = export_int8(args.index, args.calibration_images)
+        print(f"quantised {args.index}/{entry['name']} ({entry['bytes'] / 1e6:.0f} MB, calibrated on "
+              f"{entry['calibration_images']} catalogue photos); serve it with EXTRACTOR_RUNTIME=onnxruntime-int8 "
+              "after checking `fashion-index eval --runtime onnxruntime-int8`")
+        return 0
     entry = export_extractor(args.index)
     print(f"exported {args.index}/{entry['name']} ({entry['bytes'] / 1e6:.0f} MB, "
           f"max relative difference from TensorFlow {entry['max_relative_difference']:.1e})")
@@ -111,6 +118,7 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"serving     {'ONNX export ' + exported['name'] if exported else 'TensorFlow (no ONNX export)'}")
     print(f"images      {'copied into the index' if manifest.get('images_copied') else 'referenced in place'}")
     print(f"on disk     {size / 1e6:.1f} MB")
+    print(f"search      {'approximate (HNSW graph, exact re-rank)' if index.graph else 'exact'}")
     for column, values in index.facets().items():
         print(f"filter      {column}: {len(values)} values")
     print("extractor   " + json.dumps(index.fingerprint, indent=2).replace("\n", "\n            "))
@@ -122,11 +130,14 @@ def run_eval(args: argparse.Namespace) -> int:
 
     index = Index.load(args.index)
     embedder = open_embedder(index, runtime=args.runtime, weights_path=args.weights)
+    reference = open_embedder(index, weights_path=args.weights) if args.runtime == "onnxruntime-int8" else None
     results = {
         "index": str(args.index),
         "weights": index.fingerprint.get("weights"),
+        "runtime": embedder.runtime,
         "products": index.count,
-        "recall": recall(index, embedder, Path(args.queries), limit=args.limit, progress=not args.quiet),
+        "recall": recall(index, embedder, Path(args.queries), limit=args.limit, progress=not args.quiet,
+                         reference=reference),
         "category": category_precision(index, sample=args.sample),
     }
     rec, cat = results["recall"], results["category"]
@@ -136,6 +147,8 @@ def run_eval(args: argparse.Namespace) -> int:
         ("recall@5", fmt(rec["recall@5"])),
         (f"leave-one-out {cat['column']} precision@5 ({cat['sampled']} sampled)", fmt(cat["precision@5"])),
     ]
+    if reference is not None:
+        rows.append(("top-5 overlap of int8 with fp32", fmt(rec["top5_overlap_with_fp32"])))
     width = max(len(name) for name, _ in rows)
     print(f"| {'measure':<{width}} | value  |\n|{'-' * (width + 2)}|--------|")
     for name, value in rows:
@@ -161,10 +174,12 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--metadata", help="CSV with an 'id' column (e.g. styles.csv)")
     build.add_argument("--out", required=True, help="index folder to create")
     build.add_argument("--weights", default="imagenet", help="imagenet (default), random[:SEED] or a .h5 file")
-    build.add_argument("--batch-size", type=positive, default=16)
+    build.add_argument("--batch-size", type=positive, default=8)
     build.add_argument("--limit", type=positive, help="index only the first N images (by id)")
     build.add_argument("--copy-images", action="store_true", help="copy photos into the index folder")
     build.add_argument("--overwrite", action="store_true", help="replace an existing index")
+    build.add_argument("--ann", choices=("auto", "on", "off"), default="auto",
+                       help="approximate search graph for large catalogues (auto: from 100k products)")
     build.add_argument("--no-export", action="store_true",
                        help="skip the ONNX export (the bot then serves with TensorFlow)")
     build.add_argument("--checkpoint-every", type=positive, default=256, metavar="N",
@@ -176,7 +191,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--index", required=True)
     add.add_argument("--images", nargs="+", required=True, help="folders or image files")
     add.add_argument("--metadata")
-    add.add_argument("--batch-size", type=positive, default=16)
+    add.add_argument("--batch-size", type=positive, default=8)
     add.add_argument("--quiet", action="store_true")
     add.set_defaults(run=run_add)
 
@@ -198,6 +213,8 @@ def parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="(re)export the index's extractor to ONNX for fast serving")
     export.add_argument("--index", required=True)
+    export.add_argument("--int8", action="store_true", help="also make an int8 model (opt-in, see README)")
+    export.add_argument("--calibration-images", type=positive, default=200)
     export.set_defaults(run=run_export)
 
     info = sub.add_parser("info", help="print an index's manifest and counts")

@@ -16,10 +16,14 @@ from indexing.index import Index
 
 
 def recall(index: Index, embedder: Embedder, queries: Path, *, limit: int | None = None,
-           batch_size: int = 16, progress: bool = True) -> dict[str, Any]:
-    """recall@1 and @5 for photos named <id>.<ext> whose product is indexed; a twin photo counts."""
+           batch_size: int = 16, progress: bool = True, reference: Embedder | None = None) -> dict[str, Any]:
+    """recall@1 and @5 for photos named <id>.<ext> whose product is indexed; a twin photo counts.
+
+    reference: another extractor (fp32 when embedder is int8) whose top 5 is compared with embedder's.
+    """
     files = [f for f in list_images([queries]) if product_id(f) in index][:limit]
     hits1 = hits5 = unreadable = 0
+    overlaps: list[float] = []
     for start in tqdm(range(0, len(files), batch_size), desc="queries", disable=not progress):
         batch, ids = [], []
         for path in files[start : start + batch_size]:
@@ -30,13 +34,21 @@ def recall(index: Index, embedder: Embedder, queries: Path, *, limit: int | None
                 unreadable += 1
         if not batch:
             continue
-        for target, vector in zip(ids, embedder.embed(np.stack(batch)), strict=False):
-            found = [index.same_photo(target, hit.id) for hit in index.search(vector, 5)]
+        pixels = np.stack(batch)
+        results = index.search_many(embedder.embed(pixels), 5)
+        for target, hits in zip(ids, results, strict=True):
+            found = [index.same_photo(target, hit.id) for hit in hits]
             hits1 += bool(found[:1] and found[0])
             hits5 += any(found)
+        if reference is not None:
+            for ours, theirs in zip(results, index.search_many(reference.embed(pixels), 5), strict=True):
+                overlaps.append(len({h.id for h in ours} & {h.id for h in theirs}) / 5)
     n = len(files) - unreadable
-    return {"queries": n, "unreadable": unreadable,
-            "recall@1": hits1 / n if n else None, "recall@5": hits5 / n if n else None}
+    figures = {"queries": n, "unreadable": unreadable,
+               "recall@1": hits1 / n if n else None, "recall@5": hits5 / n if n else None}
+    if reference is not None:
+        figures["top5_overlap_with_fp32"] = float(np.mean(overlaps)) if overlaps else None
+    return figures
 
 
 def category_precision(index: Index, *, column: str = "articleType", sample: int = 500,

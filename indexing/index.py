@@ -5,22 +5,23 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from indexing.ann import CANDIDATES, Graph, build_graph
+from indexing.ann import wanted as wanted_graph
 from indexing.embedder import l2_normalize, sha256_file
 from indexing.errors import FashionIndexError, IndexFormatError
+from indexing.products import ProductTable
 
 FORMAT = "fashion-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-# Columns with at most this many distinct values can be used as search filters.
-MAX_FACET_VALUES = 500
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,18 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write a file so that readers see either the old or the new content, never a torn one."""
+def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
+    """Write a file so that readers see either the old or the new content, never a torn one.
+
+    data: the bytes, or a function that writes them to the open file (for arrays larger than memory).
+    """
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(data)
+            if callable(data):
+                data(out)
+            else:
+                out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -75,12 +82,8 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def npy_bytes(array: np.ndarray) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    return buffer.getvalue()
+def npy_writer(array: np.ndarray) -> Callable[[BinaryIO], None]:
+    return lambda out: np.save(out, np.ascontiguousarray(array), allow_pickle=False)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -135,16 +138,17 @@ class Index:
     """A loaded index: unit vectors (memory-mapped), product records and filter columns."""
 
     def __init__(self, directory: Path, manifest: dict[str, Any], vectors: np.ndarray,
-                 products: list[dict[str, Any]], probe: np.ndarray):
+                 products: list[dict[str, Any]], probe: np.ndarray, graph: Graph | None = None):
         self.directory = directory
+        self.graph = graph
         self.manifest = manifest
         self.vectors = vectors
-        self.products = products
+        self.products = ProductTable(products)
         self.probe = probe
-        self.ids = [p["id"] for p in products]
+        self.ids = self.products.ids
         self._position = {pid: i for i, pid in enumerate(self.ids)}
-        self._photo_group = self._group_photos(products)
-        self._facets = self._build_facets(products)
+        groups: dict[str, int] = {}
+        self._photo_group = np.array([groups.setdefault(p, len(groups)) for p in self.products.photos], np.int64)
 
     @classmethod
     def load(cls, directory: str | Path) -> Index:
@@ -169,7 +173,10 @@ class Index:
             or len({p["id"] for p in products}) != count
         ):
             raise IndexFormatError(f"index {directory}: products do not match the manifest")
-        return cls(directory, manifest, vectors, products, probe)
+        graph = None
+        if "ann" in manifest["files"]:
+            graph = Graph(checked_file(directory, manifest, "ann").read_bytes())
+        return cls(directory, manifest, vectors, products, probe, graph)
 
     @property
     def count(self) -> int:
@@ -201,7 +208,7 @@ class Index:
 
     def facets(self) -> dict[str, list[str]]:
         """Filterable columns and their values, as spelled in the catalogue."""
-        return {column: list(values) for column, (values, _) in self._facets.items()}
+        return self.products.filterable()
 
     def search(
         self,
@@ -212,30 +219,83 @@ class Index:
         filters: Mapping[str, Sequence[str]] | None = None,
         collapse_duplicates: bool = True,
     ) -> list[Hit]:
-        """The k nearest products to a query vector by Euclidean distance (exact)."""
+        """The k nearest products to a query vector by Euclidean distance.
+
+        Distances are always exact; with an approximate-search graph only the candidates are not.
+        """
         if k < 1 or self.count == 0:
             return []
         q = l2_normalize(np.asarray(query, dtype=np.float32).reshape(-1))
         if q.shape[0] != self.vectors.shape[1]:
             raise FashionIndexError(f"query has {q.shape[0]} dimensions, the index {self.vectors.shape[1]}")
-        sims = np.asarray(self.vectors @ q)  # on unit vectors, ||a-b||^2 = 2 - 2 a.b: same order, one pass
         allowed = self.filter_mask(filters)
-        if allowed is not None:
-            sims[~allowed] = -np.inf
-        for product_id in exclude:
-            if product_id in self._position:
-                sims[self._position[product_id]] = -np.inf
-        return self._top(sims, k, collapse_duplicates)
+        excluded = [self._position[pid] for pid in exclude if pid in self._position]
+        if self.graph is not None:
+            candidates = np.sort(self.graph.candidates(q, max(CANDIDATES, 8 * k + len(excluded))))
+            hits = self._rank(candidates, q, allowed, excluded, k, collapse_duplicates)
+            if len(hits) == k:
+                return hits
+            # Filters or exclusions left too few of the graph's candidates: scan everything.
+        return self._rank(None, q, allowed, excluded, k, collapse_duplicates)
 
-    def _top(self, sims: np.ndarray, k: int, collapse: bool) -> list[Hit]:
-        wanted = min(self.count, 4 * k + 16)
+    def search_many(
+        self,
+        queries: np.ndarray,
+        k: int = 5,
+        *,
+        excludes: Sequence[Iterable[str]] | None = None,
+        filters: Sequence[Mapping[str, Sequence[str]] | None] | None = None,
+        collapse_duplicates: bool = True,
+    ) -> list[list[Hit]]:
+        """search() for several queries at once: one pass over the vectors serves them all."""
+        queries = np.asarray(queries, dtype=np.float32).reshape(len(queries), -1)
+        excludes = excludes or [()] * len(queries)
+        filters = filters or [None] * len(queries)
+        if self.graph is not None or len(queries) == 1 or self.count == 0 or k < 1:
+            return [self.search(q, k, exclude=e, filters=f, collapse_duplicates=collapse_duplicates)
+                    for q, e, f in zip(queries, excludes, filters, strict=True)]
+        if queries.shape[1] != self.vectors.shape[1]:
+            raise FashionIndexError(f"queries have {queries.shape[1]} dimensions, the index {self.vectors.shape[1]}")
+        # The scan is bound by memory bandwidth: a matrix product reads the vectors once for every query.
+        sims = np.asarray(l2_normalize(queries) @ self.vectors.T)
+        return [
+            self._select(row, None, self.filter_mask(f), [self._position[i] for i in e if i in self._position],
+                         k, collapse_duplicates)
+            for row, e, f in zip(sims, excludes, filters, strict=True)
+        ]
+
+    def _rank(self, positions: np.ndarray | None, q: np.ndarray, allowed: np.ndarray | None,
+              excluded: list[int], k: int, collapse: bool) -> list[Hit]:
+        """Exact scores for the given rows (all rows if None), then the best k distinct photos."""
+        # On unit vectors ||a-b||^2 = 2 - 2 a.b: ranking by the dot product is ranking by distance.
+        rows = self.vectors if positions is None else self.vectors[positions]
+        return self._select(np.asarray(rows @ q), positions, allowed, excluded, k, collapse)
+
+    def _select(self, sims: np.ndarray, positions: np.ndarray | None, allowed: np.ndarray | None,
+                excluded: list[int], k: int, collapse: bool) -> list[Hit]:
+        """Drop filtered-out and excluded rows from sims (in place), then take the top k."""
+        if positions is None:
+            if allowed is not None:
+                sims[~allowed] = -np.inf
+            sims[excluded] = -np.inf
+        else:
+            if allowed is not None:
+                sims[~allowed[positions]] = -np.inf
+            sims[np.isin(positions, excluded)] = -np.inf
+        return self._top(sims, positions, k, collapse)
+
+    def _top(self, sims: np.ndarray, positions: np.ndarray | None, k: int, collapse: bool) -> list[Hit]:
+        """The k best rows of sims (rows are index positions, or positions[row]), one per photo."""
+        n = len(sims)
+        wanted = min(n, 4 * k + 16)
         while True:
-            best = np.argpartition(-sims, wanted - 1)[:wanted] if wanted < self.count else np.arange(self.count)
+            best = np.argpartition(-sims, wanted - 1)[:wanted] if wanted < n else np.arange(n)
             best = best[np.argsort(-sims[best], kind="stable")]
             hits: list[Hit] = []
             seen: set[int] = set()
-            for position in best:
-                sim = float(sims[position])
+            for row in best:
+                sim = float(sims[row])
+                position = int(row if positions is None else positions[row])
                 if sim == -np.inf:
                     break
                 group = int(self._photo_group[position])
@@ -246,9 +306,9 @@ class Index:
                 hits.append(Hit(len(hits) + 1, self.ids[position], sim, distance, self.products[position]))
                 if len(hits) == k:
                     return hits
-            if wanted >= self.count or (len(best) and sims[best[-1]] == -np.inf):
+            if wanted >= n or (len(best) and sims[best[-1]] == -np.inf):
                 return hits
-            wanted = min(self.count, wanted * 4)
+            wanted = min(n, wanted * 4)
 
     def filter_mask(self, filters: Mapping[str, Sequence[str]] | None) -> np.ndarray | None:
         """Rows that match every column (any of its values, case-insensitively); None if no filter."""
@@ -256,36 +316,15 @@ class Index:
             return None
         mask = np.ones(self.count, dtype=bool)
         for column, wanted in filters.items():
-            if column not in self._facets:
+            if column not in self.products.facets:
                 raise FashionIndexError(
-                    f"cannot filter on {column!r}; filterable columns: {', '.join(sorted(self._facets))}"
+                    f"cannot filter on {column!r}; filterable columns: {', '.join(sorted(self.products.facets))}"
                 )
-            values, codes = self._facets[column]
+            values, codes = self.products.facets[column]
             lowered = {v.lower() for v in wanted}
-            chosen = [i for i, value in enumerate(values) if value.lower() in lowered]
+            chosen = [i for i, value in enumerate(values) if value is not None and value.lower() in lowered]
             mask &= np.isin(codes, chosen)
         return mask
-
-    @staticmethod
-    def _group_photos(products: list[dict[str, Any]]) -> np.ndarray:
-        groups: dict[str, int] = {}
-        return np.array(
-            [groups.setdefault(p.get("photo") or p["id"], len(groups)) for p in products], dtype=np.int64
-        )
-
-    @staticmethod
-    def _build_facets(products: list[dict[str, Any]]) -> dict[str, tuple[list[str], np.ndarray]]:
-        columns: dict[str, dict[str, int]] = {}
-        for p in products:
-            for column in p.get("meta", {}):
-                columns.setdefault(column, {})
-        facets = {}
-        for column in columns:
-            values: dict[str, int] = {}
-            codes = [values.setdefault(str(p.get("meta", {}).get(column, "")), len(values)) for p in products]
-            if len(values) <= MAX_FACET_VALUES:
-                facets[column] = (list(values), np.array(codes, dtype=np.int32))
-        return facets
 
 
 def write_index(
@@ -297,11 +336,13 @@ def write_index(
     probe: np.ndarray,
     extra: Mapping[str, Any] | None = None,
     keep_files: Mapping[str, Any] | None = None,
+    ann: str = "auto",
 ) -> dict[str, Any]:
     """Commit a new generation of the index in place; a crash at any point leaves the old one whole.
 
     Data files carry the generation in their names and the manifest is replaced last, atomically,
     so readers only ever see a complete set. keep_files: manifest file entries to carry over as is.
+    ann: auto|on|off, whether to build the approximate-search graph (auto: for large catalogues).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -313,18 +354,21 @@ def write_index(
     except IndexFormatError:
         previous = {}
     generation = int(previous.get("generation", 0)) + 1
-    files = dict(keep_files or {})
-    payloads = {
-        "vectors": (f"vectors-{generation}.npy", npy_bytes(vectors)),
-        "probe": (f"probe-{generation}.npy", npy_bytes(np.asarray(probe, dtype=np.float32))),
+    files = {role: entry for role, entry in (keep_files or {}).items() if role != "ann"}
+    payloads: dict[str, tuple[str, bytes | Callable[[BinaryIO], None]]] = {
+        "vectors": (f"vectors-{generation}.npy", npy_writer(vectors)),
+        "probe": (f"probe-{generation}.npy", npy_writer(np.asarray(probe, dtype=np.float32))),
         "products": (
             f"products-{generation}.json",
             json.dumps(products, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
         ),
     }
+    if wanted_graph(ann, len(products)):
+        payloads["ann"] = (f"ann-{generation}.faiss", build_graph(vectors))
     for role, (name, data) in payloads.items():
         atomic_write(directory / name, data)
-        files[role] = {"name": name, "bytes": len(data), "sha256": sha256_file(directory / name)}
+        path = directory / name
+        files[role] = {"name": name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -336,14 +380,13 @@ def write_index(
         "updated": now(),
         "extractor": dict(fingerprint),
         "files": files,
+        "ann": ann,
         **(extra or {}),
     }
     atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
     referenced = {entry["name"] for entry in files.values()}
-    for stale in directory.glob("*-*.npy"):
-        if stale.name not in referenced:
-            stale.unlink(missing_ok=True)
-    for stale in directory.glob("products-*.json"):
-        if stale.name not in referenced:
-            stale.unlink(missing_ok=True)
+    for pattern in ("*-*.npy", "products-*.json", "ann-*.faiss"):
+        for stale in directory.glob(pattern):
+            if stale.name not in referenced:
+                stale.unlink(missing_ok=True)
     return manifest

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from indexing import Index, open_embedder
-from indexing.errors import IndexFormatError
+from indexing.errors import FashionIndexError, IndexFormatError
 from indexing.exported import OnnxEmbedder
 from indexing.images import load_image
 from indexing.index import checked_file
@@ -43,3 +43,25 @@ def test_swapped_onnx_file_is_refused(exported_index, tmp_path):
         checked_file(copy, index.manifest, "extractor")
     with pytest.raises(IndexFormatError, match="checksum"):
         open_embedder(index)
+
+
+def test_int8_is_opt_in_and_eval_reports_its_agreement(exported_index, catalogue, tmp_path, capsys):
+    import shutil
+
+    from indexing.cli import main
+
+    copy = tmp_path / "idx"
+    shutil.copytree(exported_index, copy)
+    assert open_embedder(Index.load(copy)).runtime == "onnxruntime"  # int8 is never chosen by itself
+    with pytest.raises(FashionIndexError, match="export --int8"):
+        open_embedder(Index.load(copy), runtime="onnxruntime-int8")
+    assert main(["export", "--index", str(copy), "--int8", "--calibration-images", "16"]) == 0
+    assert "EXTRACTOR_RUNTIME=onnxruntime-int8" in capsys.readouterr().out
+    index = Index.load(copy)
+    assert index.manifest["files"]["extractor_int8"]["calibration_images"] == 16
+    assert open_embedder(index).runtime == "onnxruntime"
+    assert open_embedder(index, runtime="onnxruntime-int8").runtime == "onnxruntime-int8"
+    code = main(["eval", "--index", str(copy), "--queries", str(catalogue[0]), "--runtime", "onnxruntime-int8",
+                 "--sample", "5", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "| top-5 overlap of int8 with fp32" in out

@@ -153,3 +153,74 @@ def test_crash_while_writing_keeps_the_previous_index(tmp_path, monkeypatch):
     index = Index.load(tmp_path / "i")
     assert index.count == 50
     assert np.allclose(index.vectors, old)
+
+
+def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """Vectors in tight clusters around a shared direction, like real image embeddings."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n // 20, dim)) + 3.0
+    return l2_normalize(centres[rng.integers(0, len(centres), n)] + 0.3 * rng.normal(size=(n, dim)))
+
+
+def test_approximate_search_agrees_with_exact(tmp_path):
+    vectors = clustered(3000, 64)
+    products = products_for(3000)
+    write_index(tmp_path / "ann", vectors=vectors, products=products, fingerprint=FINGERPRINT,
+                probe=np.zeros((2, 64)), ann="on")
+    write_index(tmp_path / "exact", vectors=vectors, products=products, fingerprint=FINGERPRINT,
+                probe=np.zeros((2, 64)), ann="off")
+    fast, exact = Index.load(tmp_path / "ann"), Index.load(tmp_path / "exact")
+    assert fast.graph is not None and exact.graph is None
+    assert fast.manifest["files"]["ann"]["name"].startswith("ann-")
+    queries = clustered(100, 64, seed=9)
+    overlap = [len({h.id for h in fast.search(q, 5)} & {h.id for h in exact.search(q, 5)}) / 5 for q in queries]
+    assert np.mean(overlap) >= 0.95
+    # scores are exact even when the candidates come from the graph
+    q = queries[0]
+    for hit in fast.search(q, 5):
+        assert hit.score == pytest.approx(float(vectors[int(hit.id)] @ q), abs=1e-5)
+    hits = fast.search(q, 5, filters={"gender": ["Women"], "articleType": ["Watches"]})
+    assert len(hits) == 5 and all(h.meta["gender"] == "Women" and h.meta["articleType"] == "Watches" for h in hits)
+    first = fast.search(q, 5)
+    assert not {h.id for h in fast.search(q, 5, exclude=[h.id for h in first])} & {h.id for h in first}
+
+
+def test_graph_is_rebuilt_on_change_and_checksummed(tmp_path):
+    from indexing.build import commit
+
+    vectors = clustered(600, 32)
+    write_index(tmp_path / "i", vectors=vectors, products=products_for(600), fingerprint=FINGERPRINT,
+                probe=np.zeros((2, 32)), ann="on")
+    index = Index.load(tmp_path / "i")
+    keep = list(range(100, 600))
+    commit(index, vectors[keep], [index.products[i] for i in keep])
+    smaller = Index.load(tmp_path / "i")
+    assert smaller.count == 500 and smaller.graph is not None
+    assert smaller.search(vectors[150], 1)[0].id == "150"
+    assert len(list((tmp_path / "i").glob("ann-*.faiss"))) == 1
+    graph = tmp_path / "i" / smaller.manifest["files"]["ann"]["name"]
+    graph.write_bytes(graph.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(IndexFormatError, match="checksum"):
+        Index.load(tmp_path / "i")
+
+
+def test_search_many_equals_one_by_one(tmp_path):
+    vectors = make(tmp_path / "i", n=300)
+    index = Index.load(tmp_path / "i")
+    queries = vectors[[3, 50, 51, 200]] + 0.01
+    excludes = [["3"], [], ["51", "7"], []]
+    filters = [None, {"gender": ["Men"]}, None, {"articleType": ["Shoes", "Watches"]}]
+    together = index.search_many(queries, 5, excludes=excludes, filters=filters)
+    alone = [index.search(q, 5, exclude=e, filters=f) for q, e, f in zip(queries, excludes, filters, strict=True)]
+    assert [[h.id for h in hits] for hits in together] == [[h.id for h in hits] for hits in alone]
+    assert [h.score for h in together[2]] == pytest.approx([h.score for h in alone[2]], abs=1e-6)
+
+
+def test_products_keep_their_fields_in_the_compact_table(tmp_path):
+    records = [{"id": "a", "image": "a.jpg", "photo": "x", "meta": {"gender": "Men", "name": "Blue shirt"}},
+               {"id": "b", "image": "b.jpg", "photo": "y", "meta": {"gender": "Women"}}]
+    write_index(tmp_path / "i", vectors=np.eye(2, 4), products=records, fingerprint=FINGERPRINT,
+                probe=np.zeros((2, 4)))
+    index = Index.load(tmp_path / "i")
+    assert [index.product(pid) for pid in ("a", "b")] == records  # a missing column stays missing
+    assert index.facets() == {"gender": ["Men", "Women"], "name": ["Blue shirt"]}
