@@ -42,11 +42,12 @@ class Report:
     without_metadata: list[str] = field(default_factory=list)
     metadata_without_image: int = 0
     seconds: float = 0.0
+    embedding_seconds: float = 0.0  # the rate shown is over this: model loading and export excluded
     exported: str = ""  # why the serving export is missing, if it is
     report_file: Path | None = None
 
     def summary(self) -> str:
-        rate = self.added / self.seconds if self.seconds else 0.0
+        rate = self.added / self.embedding_seconds if self.embedding_seconds else 0.0
         parts = [f"{self.indexed} products in the index", f"{self.added} embedded ({rate:.1f} images/s)"]
         if self.resumed:
             parts.append(f"{self.resumed} reused from an interrupted run")
@@ -181,6 +182,7 @@ def build_index(
             log.warning("no ONNX export, the bot will serve with TensorFlow: %s", exc)
             report.exported = f"no ONNX export ({exc})"
     bar = progress_bar(len(files), report.resumed, "embedding", progress)
+    embedding_started = time.monotonic()
     buffer = Embedded()
     for chunk in embed_files(todo, runner, batch_size, bar):
         buffer.extend(chunk)
@@ -191,6 +193,7 @@ def build_index(
                 on_checkpoint(len(checkpoint.finished_ids()))
     checkpoint.save(buffer)
     bar.close()
+    report.embedding_seconds = time.monotonic() - embedding_started
     report.added = len(todo)
 
     done = checkpoint.load()
@@ -302,9 +305,11 @@ def add_to_index(
     embedder = embedder or open_embedder(index)
     done = Embedded()
     bar = progress_bar(len(files), 0, "embedding", progress)
+    embedding_started = time.monotonic()
     for chunk in embed_files(files, embedder, batch_size, bar):
         done.extend(chunk)
     bar.close()
+    embedding_seconds = time.monotonic() - embedding_started
     copied = bool(index.manifest.get("images_copied"))
     fresh = make_products(done, table, index.directory if copied else None)
     replaced = set(done.ids)
@@ -312,7 +317,8 @@ def add_to_index(
     products = [index.products[i] for i in keep] + fresh
     vectors = np.concatenate([np.asarray(index.vectors[keep]), done.matrix()])
     commit(index, vectors, products)
-    report = Report(indexed=len(products), added=len(done.ids), skipped=done.failed)
+    report = Report(indexed=len(products), added=len(done.ids), skipped=done.failed,
+                    embedding_seconds=embedding_seconds)
     if table:
         report.without_metadata = [pid for pid in done.ids if pid not in table.rows]
     report.seconds = time.monotonic() - started

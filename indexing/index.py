@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -13,7 +14,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from indexing.ann import CANDIDATES, Graph, build_graph
+from indexing.ann import CANDIDATES, Graph, graph_writer
 from indexing.ann import wanted as wanted_graph
 from indexing.embedder import l2_normalize, sha256_file
 from indexing.errors import FashionIndexError, IndexFormatError
@@ -141,6 +142,12 @@ class Index:
                  products: list[dict[str, Any]], probe: np.ndarray, graph: Graph | None = None):
         self.directory = directory
         self.graph = graph
+        self._file: int | None = None
+        if graph is not None and isinstance(vectors, np.memmap) and vectors.filename:
+            # Scattered rows are read with pread: touching them through the memory map makes the
+            # kernel map whole page-cache folios, and RSS grew to the whole file (8 GB at 1M products).
+            self._file = os.open(vectors.filename, os.O_RDONLY)
+            weakref.finalize(self, os.close, self._file)
         self.manifest = manifest
         self.vectors = vectors
         self.products = ProductTable(products)
@@ -175,7 +182,7 @@ class Index:
             raise IndexFormatError(f"index {directory}: products do not match the manifest")
         graph = None
         if "ann" in manifest["files"]:
-            graph = Graph(checked_file(directory, manifest, "ann").read_bytes())
+            graph = Graph(checked_file(directory, manifest, "ann"))
         return cls(directory, manifest, vectors, products, probe, graph)
 
     @property
@@ -193,7 +200,18 @@ class Index:
         return self.products[self._position[product_id]]
 
     def vector(self, product_id: str) -> np.ndarray:
-        return np.asarray(self.vectors[self._position[product_id]], dtype=np.float32)
+        return self.rows(np.array([self._position[product_id]]))[0]
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """The vectors at these positions, as a new array."""
+        if self._file is None:
+            return np.asarray(self.vectors[positions], dtype=np.float32)
+        assert isinstance(self.vectors, np.memmap)
+        out = np.empty((len(positions), self.vectors.shape[1]), dtype=np.float32)
+        size = out.shape[1] * 4
+        for i, position in enumerate(positions):
+            os.preadv(self._file, [memoryview(out[i]).cast("B")], self.vectors.offset + int(position) * size)
+        return out
 
     def same_photo(self, a: str, b: str) -> bool:
         """True for one product, or two listings that share a byte-identical photo."""
@@ -231,7 +249,7 @@ class Index:
         allowed = self.filter_mask(filters)
         excluded = [self._position[pid] for pid in exclude if pid in self._position]
         if self.graph is not None:
-            candidates = np.sort(self.graph.candidates(q, max(CANDIDATES, 8 * k + len(excluded))))
+            candidates = np.sort(self.graph.candidates(q, CANDIDATES + 8 * k + len(excluded)))
             hits = self._rank(candidates, q, allowed, excluded, k, collapse_duplicates)
             if len(hits) == k:
                 return hits
@@ -268,7 +286,7 @@ class Index:
               excluded: list[int], k: int, collapse: bool) -> list[Hit]:
         """Exact scores for the given rows (all rows if None), then the best k distinct photos."""
         # On unit vectors ||a-b||^2 = 2 - 2 a.b: ranking by the dot product is ranking by distance.
-        rows = self.vectors if positions is None else self.vectors[positions]
+        rows = self.vectors if positions is None else self.rows(positions)
         return self._select(np.asarray(rows @ q), positions, allowed, excluded, k, collapse)
 
     def _select(self, sims: np.ndarray, positions: np.ndarray | None, allowed: np.ndarray | None,
@@ -364,7 +382,7 @@ def write_index(
         ),
     }
     if wanted_graph(ann, len(products)):
-        payloads["ann"] = (f"ann-{generation}.faiss", build_graph(vectors))
+        payloads["ann"] = (f"ann-{generation}.faiss", graph_writer(vectors))
     for role, (name, data) in payloads.items():
         atomic_write(directory / name, data)
         path = directory / name

@@ -216,7 +216,7 @@ class FakeTelegram:
             return {"id": BOT_ID, "is_bot": True, "first_name": "FashionBot", "username": "fashion_bot",
                     "can_join_groups": True, "can_read_all_group_messages": False,
                     "supports_inline_queries": False}
-        if method in ("deleteWebhook", "sendChatAction", "answerCallbackQuery", "setMyCommands"):
+        if method in ("deleteWebhook", "setWebhook", "sendChatAction", "answerCallbackQuery", "setMyCommands"):
             return True
         if method == "getFile":
             file_id = params["file_id"]

@@ -86,3 +86,65 @@ def test_id_lists_parse(value):
 
     settings = load_settings({"TELEGRAM_BOT_TOKEN": "1:x", "ALLOWED_USER_IDS": value}, env_file=None)
     assert settings.allowed_user_ids == {1, 2, 3} and "1:x" not in repr(settings)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_webhook_mode_serves_updates_and_health(tmp_path, exported_index):
+    import json
+    import urllib.request
+
+    fake = FakeTelegram().start()
+    port, health = free_port(), free_port()
+    env = bot_env(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.url,
+                  INDEX_DIR=str(exported_index), STATE_DIR=str(tmp_path / "state"), MODE="webhook",
+                  WEBHOOK_URL="https://bot.example.com/telegram", WEBHOOK_LISTEN="127.0.0.1",
+                  WEBHOOK_PORT=str(port), HEALTH_PORT=str(health), WEBHOOK_SECRET="s3cret-value")
+    process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        hook = fake.wait_for("setWebhook", timeout=120)[0]
+        assert hook.params["url"] == "https://bot.example.com/telegram"
+        assert hook.params["secret_token"] == "s3cret-value"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=5) as answer:
+                    status = json.loads(answer.read())
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert status["status"] == "ok" and status["products"] == 24
+
+        update = {"update_id": 1, "message": {
+            "message_id": 5, "date": int(time.time()), "text": "hello",
+            "chat": {"id": 31, "type": "private"}, "from": {"id": 31, "is_bot": False, "first_name": "W"}}}
+
+        def post(secret: str) -> int:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/telegram", data=json.dumps(update).encode(), method="POST",
+                headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    return answer.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert post("forged") == 403
+        assert post("s3cret-value") == 200
+        assert "Send me a photo" in fake.wait_for("sendMessage", chat_id=31)[0].params["text"]
+        process.send_signal(signal.SIGTERM)
+        log, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        fake.stop()
+    assert process.returncode == 0, log
+    assert fake.token not in log
