@@ -141,6 +141,8 @@ class KerasEmbedder:
             "weights": weights.identity(),
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         }
+        if weights.path is not None:  # where to look first on this machine; the hash decides
+            self.fingerprint["weights_file"] = str(weights.path.resolve())
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """Raw pooled activations, before normalisation (the exported model's output)."""

@@ -31,9 +31,10 @@ def weights_for(fingerprint: dict[str, Any], weights_path: str | Path | None = N
     if identity.startswith("sha256:"):
         candidates = [weights_path, fingerprint.get("weights_file")]
         for candidate in filter(None, candidates):
-            weights = Weights.parse(str(candidate))
-            if weights.identity() == identity:
-                return weights
+            if Path(candidate).expanduser().is_file():
+                weights = Weights.parse(str(candidate))
+                if weights.identity() == identity:
+                    return weights
         raise WeightsError(
             f"the index was built with a local weights file ({identity[:19]}...); "
             "point WEIGHTS_PATH (or --weights) at that same file"

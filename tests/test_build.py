@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from indexing import Index, KerasEmbedder, Weights, add_to_index, build_index, open_embedder, remove_from_index
-from indexing.errors import BuildError, ExtractorMismatchError, IndexExistsError
+from indexing.errors import BuildError, ExtractorMismatchError, IndexExistsError, WeightsError
 from indexing.extractor import verify_embedder
 from indexing.images import load_image
 from tests.conftest import ROOT, draw_product, make_catalogue
@@ -139,21 +139,19 @@ def test_serving_with_another_extractor_is_refused(built_index):
         verify_embedder(KerasEmbedder(Weights("random", seed=1)), index)
 
 
-def test_tampered_weights_identity_is_caught_by_the_probe(index_copy):
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("weights", "random:3", "does not reproduce"),  # caught by the probe vectors
+        ("pooling", "GlobalAveragePooling2D", "pooling"),  # caught by the recipe
+    ],
+)
+def test_tampered_extractor_fingerprint_is_refused(index_copy, key, value, message):
     manifest_path = index_copy / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["extractor"]["weights"] = "random:3"
+    manifest["extractor"][key] = value
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(ExtractorMismatchError, match="does not reproduce"):
-        open_embedder(Index.load(index_copy))
-
-
-def test_changed_recipe_is_refused(index_copy):
-    manifest_path = index_copy / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["extractor"]["pooling"] = "GlobalAveragePooling2D"
-    manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(ExtractorMismatchError, match="pooling"):
+    with pytest.raises(ExtractorMismatchError, match=message):
         open_embedder(Index.load(index_copy))
 
 
@@ -170,3 +168,24 @@ def test_real_catalogue_sample(tmp_path, shared_catalogue, embedder):
     assert set(index.facets()["gender"]) <= {"Men", "Women", "Boys", "Girls", "Unisex"}
     vector = embedder.embed(load_image(images / f"{ids[3]}.jpg")[None])[0]
     assert index.search(vector, 5)[0].id == ids[3]
+
+
+def test_local_weights_file_for_offline_servers(tmp_path, catalogue, embedder):
+    weights_file = tmp_path / "resnet50_notop.weights.h5"
+    embedder.model.save_weights(weights_file)
+    local = KerasEmbedder(Weights.parse(str(weights_file)))
+    assert local.fingerprint["weights"].startswith("sha256:")
+    images = tmp_path / "imgs"
+    make_catalogue(images, count=4)
+    build_index([images], tmp_path / "idx", embedder=local, export=False, progress=False)
+    index = Index.load(tmp_path / "idx")
+    assert open_embedder(index).fingerprint["weights"] == local.fingerprint["weights"]
+    moved = tmp_path / "elsewhere.weights.h5"
+    weights_file.rename(moved)
+    with pytest.raises(WeightsError, match="WEIGHTS_PATH"):
+        open_embedder(index)
+    assert open_embedder(index, weights_path=moved).runtime == "tensorflow"
+    other = tmp_path / "other.weights.h5"
+    KerasEmbedder(Weights("random", seed=2)).model.save_weights(other)
+    with pytest.raises(WeightsError, match="WEIGHTS_PATH"):
+        open_embedder(index, weights_path=other)  # a different file is not taken for the right one
