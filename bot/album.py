@@ -38,7 +38,13 @@ def media_for(hits: Sequence[Hit], index: Index, store: Store, use_cache: bool) 
 async def send_album(bot: Bot, chat_id: int, hits: Sequence[Hit], index: Index, store: Store,
                      reply_to: int | None = None) -> Sequence[Message]:
     """Send the hits as one album; each catalogue photo is uploaded once, then reused by file_id."""
-    hits = [h for h in hits if index.image_path(h.id).is_file() or store.file_id(photo_key(h))]
+    available = [h for h in hits if store.file_id(photo_key(h)) or index.image_path(h.id).is_file()]
+    if len(available) < len(hits):
+        missing = sorted({h.id for h in hits} - {h.id for h in available})
+        log.warning("catalogue photos missing on disk for products %s: left out of the album", missing)
+    hits = available
+    if not hits:
+        return ()
     for use_cache in (True, False):
         media = media_for(hits, index, store, use_cache)
         try:

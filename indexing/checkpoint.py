@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from indexing.embedder import DIM
 from indexing.errors import BuildError
 from indexing.index import atomic_write, load_npy, npy_writer
 
@@ -27,7 +28,7 @@ class Embedded:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
     def matrix(self) -> np.ndarray:
-        return np.concatenate(self.vectors) if self.vectors else np.zeros((0, 2048), np.float32)
+        return np.concatenate(self.vectors) if self.vectors else np.zeros((0, DIM), np.float32)
 
     def extend(self, more: Embedded) -> None:
         self.ids += more.ids

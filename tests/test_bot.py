@@ -359,3 +359,14 @@ def test_an_unexpected_error_is_logged_and_the_user_told(fake, bot, monkeypatch,
     fake.send_photo(USER, user_photo())
     assert fake.wait_for("sendMessage", chat_id=USER)[0].params["text"] == fallbacks.SORRY
     assert "disk on fire" in caplog.text
+
+
+def test_a_catalogue_photo_missing_on_disk_is_left_out_and_logged(fake, bot, catalogue, monkeypatch, caplog):
+    index = bot.services.recommender.index
+    real = index.image_path
+    monkeypatch.setattr(index, "image_path", lambda pid: catalogue[0] / "gone.jpg" if pid == "1013" else real(pid))
+    fake.send_photo(USER, (catalogue[0] / "1013.jpg").read_bytes(), width=60, height=80)
+    album = fake.wait_for("sendMediaGroup", chat_id=USER)[0]
+    assert len(album.album()) == 4 and "1013" not in album_ids(album)
+    assert fake.wait_for("sendMessage", chat_id=USER)[0].params["text"].startswith("Top 5")
+    assert "catalogue photos missing on disk for products ['1013']" in caplog.text
