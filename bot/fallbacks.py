@@ -7,8 +7,6 @@ import logging
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.services import services
-
 log = logging.getLogger(__name__)
 
 SEND_A_PHOTO = "Send me a photo of clothing and I'll find similar products. /help explains more."
@@ -44,7 +42,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("unhandled error while handling an update", exc_info=context.error)
     found = context.application.bot_data.get("services")
     if found:
-        services(context).stats.failed()
+        found.stats.failed()
     if not isinstance(update, Update):
         return
     try:

@@ -19,12 +19,12 @@ from tqdm import tqdm
 
 from indexing.catalogue import Metadata, list_images, product_id, read_metadata, sort_key
 from indexing.checkpoint import Checkpoint, Embedded
-from indexing.embedder import Embedder, KerasEmbedder, Weights, probe_images, sha256_file
+from indexing.embedder import Embedder, KerasEmbedder, Weights, file_entry, probe_images
 from indexing.errors import BuildError, FashionIndexError, ImageError, IndexExistsError
 from indexing.exported import INT8_FILE, ONNX_FILE, OnnxEmbedder, export_onnx, onnxruntime_available, quantize_int8
 from indexing.extractor import PROBE_TOLERANCE, open_embedder
 from indexing.images import load_image, read_bytes
-from indexing.index import MANIFEST, Index, atomic_write, checked_file, read_manifest, write_index
+from indexing.index import MANIFEST, Index, add_file, atomic_write, checked_file, write_index
 
 log = logging.getLogger(__name__)
 
@@ -240,10 +240,8 @@ def serving_export(reference: KerasEmbedder, path: Path) -> tuple[Embedder, dict
     TensorFlow here, and the vectors equal TensorFlow's within 1e-4 (checked on export and on resume)."""
     if not onnxruntime_available():
         raise FashionIndexError("onnxruntime is not installed")
-    if path.exists():  # a resumed build: the export made by the interrupted run
-        entry = {"name": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
-    else:
-        entry = export_onnx(reference, path)
+    # A resumed build reuses the export that the interrupted run made.
+    entry = file_entry(path) if path.exists() else export_onnx(reference, path)
     runner = OnnxEmbedder(path, reference.fingerprint)
     probes = probe_images()
     if np.max(np.abs(runner.embed(probes) - reference.embed(probes))) > PROBE_TOLERANCE:
@@ -266,9 +264,7 @@ def export_int8(index_dir: str | Path, calibration_images: int = 200) -> dict[st
     if not photos:
         raise FashionIndexError("no readable catalogue photos to calibrate with")
     entry = quantize_int8(source, index.directory / INT8_FILE, np.stack(photos))
-    manifest = read_manifest(index.directory)
-    manifest["files"]["extractor_int8"] = entry
-    atomic_write(index.directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+    add_file(index.directory, "extractor_int8", entry)
     return entry
 
 
@@ -280,9 +276,7 @@ def export_extractor(index_dir: str | Path, embedder: KerasEmbedder | None = Non
         assert isinstance(reference, KerasEmbedder)
         embedder = reference
     entry = export_onnx(embedder, index.directory / ONNX_FILE)
-    manifest = read_manifest(index.directory)
-    manifest["files"]["extractor"] = entry
-    atomic_write(index.directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+    add_file(index.directory, "extractor", entry)
     return entry
 
 

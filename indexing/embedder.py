@@ -83,6 +83,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def file_entry(path: Path) -> dict[str, Any]:
+    """How a manifest names a data file: its name, size and checksum."""
+    return {"name": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
 def preprocess(images: np.ndarray) -> np.ndarray:
     """Keras' caffe-mode preprocess_input, in numpy so that serving needs no TensorFlow."""
     batch = np.asarray(images, dtype=np.float32)

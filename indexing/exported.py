@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from indexing.embedder import KerasEmbedder, l2_normalize, preprocess, probe_images, sha256_file
+from indexing.embedder import KerasEmbedder, file_entry, l2_normalize, preprocess, probe_images
 from indexing.errors import FashionIndexError
 from indexing.images import SIZE
 
@@ -66,8 +66,7 @@ def export_onnx(embedder: KerasEmbedder, out: Path) -> dict[str, Any]:
         shutil.move(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return {"name": out.name, "bytes": out.stat().st_size, "sha256": sha256_file(out),
-            "opset": OPSET, "max_relative_difference": relative}
+    return {**file_entry(out), "opset": OPSET, "max_relative_difference": relative}
 
 
 def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> dict[str, Any]:
@@ -100,8 +99,7 @@ def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> dict[s
         quantize_static(str(prepared), str(Path(tmp) / "int8.onnx"), Photos(name), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
         shutil.move(Path(tmp) / "int8.onnx", target)
-    return {"name": target.name, "bytes": target.stat().st_size, "sha256": sha256_file(target),
-            "calibration_images": len(calibration)}
+    return {**file_entry(target), "calibration_images": len(calibration)}
 
 
 def machine_tag() -> str:

@@ -16,7 +16,7 @@ import numpy as np
 
 from indexing.ann import CANDIDATES, Graph, graph_writer
 from indexing.ann import wanted as wanted_graph
-from indexing.embedder import l2_normalize, sha256_file
+from indexing.embedder import file_entry, l2_normalize, sha256_file
 from indexing.errors import FashionIndexError, IndexFormatError
 from indexing.products import ProductTable
 
@@ -124,6 +124,13 @@ def checked_file(directory: Path, manifest: Mapping[str, Any], role: str) -> Pat
             f"index {directory}: {name} does not match its checksum (corrupt or tampered with)"
         )
     return path
+
+
+def add_file(directory: Path, role: str, entry: dict[str, Any]) -> None:
+    """Name one more data file (already written beside it) in an index's manifest, atomically."""
+    manifest = read_manifest(directory)
+    manifest["files"][role] = entry
+    atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
 
 
 def load_npy(path: Path, *, mmap: bool) -> np.ndarray:
@@ -385,8 +392,7 @@ def write_index(
         payloads["ann"] = (f"ann-{generation}.faiss", graph_writer(vectors))
     for role, (name, data) in payloads.items():
         atomic_write(directory / name, data)
-        path = directory / name
-        files[role] = {"name": name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+        files[role] = file_entry(directory / name)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
