@@ -116,6 +116,7 @@ def add_handlers(application: Application) -> None:
         MessageHandler(filters.Document.ALL, fallbacks.on_other_document),
         MessageHandler(filters.TEXT, fallbacks.on_text),
         CallbackQueryHandler(buttons.on_more_like, pattern=r"^like\|"),
+        CallbackQueryHandler(buttons.on_item, pattern=r"^item\|"),
         CallbackQueryHandler(buttons.on_show_more, pattern=r"^more\|"),
         CallbackQueryHandler(buttons.on_feedback, pattern=r"^fb\|"),
         MessageHandler(filters.ALL, fallbacks.on_unsupported),

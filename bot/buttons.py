@@ -1,12 +1,16 @@
-"""Handlers for the inline buttons under each album: more like #n, show more, feedback."""
+"""Handlers for the inline buttons under each album: more like #n, another item, show more, feedback."""
 
 from __future__ import annotations
 
+import asyncio
+
+import numpy as np
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.results import EXPIRED, keyboard, send_page
-from bot.services import services
+from bot.results import EXPIRED, item_title, keyboard, send_page
+from bot.services import Services, services
+from bot.state import WHOLE, Look
 
 
 def parts(update: Update) -> list[str]:
@@ -39,6 +43,41 @@ async def on_more_like(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
                                   vector, query.filters, twins, [h.id for h in hits])
     name = index.product(source).get("meta", {}).get("productDisplayName") or source
     await send_page(context, callback.message.chat.id, fresh, 0, hits, f"More like #{rank}: {name}")
+
+
+async def on_item(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """item|<look>|<n>: search item n of the user's photo instead (WHOLE: the whole photo)."""
+    found = services(context)
+    callback = update.callback_query
+    assert callback is not None and callback.message is not None
+    _, look_id, which = parts(update)
+    look = found.store.look(look_id)
+    item = int(which)
+    if look is None or not (item == WHOLE or 0 <= item < len(look.boxes)):
+        await callback.answer(EXPIRED, show_alert=True)
+        return
+    await callback.answer("Searching the whole photo…" if item == WHOLE else f"Searching item {item + 1}…")
+    vector = found.store.look_vector(look.id, item)
+    if vector is None:  # not searched before: items are embedded only when someone asks for them
+        vector = await embed_item(context, found, look, item)
+        found.store.remember_vector(look.id, item, vector)
+    k = found.settings.top_k
+    hits = await found.recommender.search(vector, k, filters=look.filters)
+    if not hits:
+        await callback.message.reply_text("Nothing in the catalogue matches that with your caption's filters.")
+        return
+    query = found.store.new_query(update.effective_user.id if update.effective_user else None, vector,
+                                  look.filters, [], [h.id for h in hits], look.id, item)
+    await send_page(context, callback.message.chat.id, query, 0, hits, item_title(query, look, len(hits)))
+
+
+async def embed_item(context: ContextTypes.DEFAULT_TYPE, found: Services, look: Look, item: int) -> np.ndarray:
+    """Fetch the user's photo from Telegram again, find its items as before, and embed the one asked for."""
+    telegram_file = await context.bot.get_file(look.file_id)
+    data = bytes(await telegram_file.download_as_bytearray())
+    photo = await asyncio.to_thread(found.recommender.look, data)
+    pixels = await asyncio.to_thread(photo.pixels, item)
+    return await found.recommender.embed(pixels)
 
 
 async def on_show_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -84,5 +123,6 @@ async def on_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await callback.answer("Thanks for the feedback!")
     k = found.settings.top_k
     shown = len(query.page(int(page), k)) if query else 0
-    if shown:
-        await callback.edit_message_reply_markup(keyboard(query_id, int(page), shown, k, with_feedback=False))
+    if query is not None and shown:
+        look = found.store.look(query.look) if query.look else None
+        await callback.edit_message_reply_markup(keyboard(query, int(page), shown, k, look, with_feedback=False))

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
+from collections.abc import Sequence
 
-from telegram import Update
+from PIL import Image
+from telegram import PhotoSize, Update
 from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
+from bot.album import send_album
 from bot.recommender import Busy
-from bot.results import send_page
+from bot.results import item_title, send_buttons
 from bot.services import services
 from indexing.errors import ImageError, ImageTooLargeError
-from indexing.images import MAX_PIXELS
+from indexing.images import CUT_SIDE, MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +27,22 @@ TOO_BIG = "That file is over 20 MB, more than Telegram lets me download. Please 
 TOO_MANY_PIXELS = "That image is too large for me to process. Please send a smaller photo."
 UNREADABLE = "I couldn't read that image. Please send a JPEG, PNG or WebP photo of the clothing."
 BUSY = "I'm busy with a lot of photos right now. Please try again in a moment."
+THUMBNAIL_SIDE = 480  # the copy kept to draw the items' outlines on
+
+
+def photo_size(sizes: Sequence[PhotoSize]) -> PhotoSize:
+    """The smallest size Telegram offers that still serves the item finder, else the largest there is."""
+    enough = [s for s in sizes if min(s.width, s.height) >= CUT_SIDE]
+    if enough:
+        return min(enough, key=lambda s: s.width * s.height)
+    return max(sizes, key=lambda s: s.width * s.height)
 
 
 async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     assert message is not None and message.photo
-    largest = message.photo[-1]
-    await answer_photo(update, context, largest.file_id, largest.file_size, largest.width * largest.height)
+    chosen = photo_size(message.photo)
+    await answer_photo(update, context, chosen.file_id, chosen.file_size, chosen.width * chosen.height)
 
 
 async def on_image_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -65,7 +78,7 @@ async def answer_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, file_
     words = found.vocabulary.find(message.caption)
     k = found.settings.top_k
     try:
-        vector, hits = await found.recommender.recommend(photo, k, filters=words.filters)
+        found_first = await found.recommender.recommend(photo, k, filters=words.filters)
     except Busy:
         await message.reply_text(BUSY)
         return
@@ -77,15 +90,36 @@ async def answer_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, file_
         await message.reply_text(UNREADABLE)
         return
     searched = time.monotonic()
+    hits = found_first.hits
     if not hits:
         await message.reply_text(f"Nothing in the catalogue matches {', '.join(words.words)}. "
                                  "Try again without those words in the caption.")
         return
-    query = found.store.new_query(user.id if user else None, vector, words.filters, [], [h.id for h in hits])
-    await send_page(context, chat.id, query, 0, hits, f"Top {len(hits)} matches for your photo.",
-                    reply_to=message.message_id)
+    await send_album(context.bot, chat.id, hits, found.recommender.index, found.store, reply_to=message.message_id)
+    answered = time.monotonic()
+    # Only now, and only where no item stood out (busy photos), the slower proposals: the album did not
+    # wait for them, and photos whose items the surface already explains do not pay for them at all.
+    seen = found_first.photo
+    if seen.finding.searched is None and not seen.finding.packshot:
+        seen = await found.recommender.complete(seen)
+    thumbnail = await asyncio.to_thread(small_jpeg, seen.image)
+    finding = seen.finding
+    look = found.store.new_look(file_id, seen.size, [list(item.box) for item in finding.items], finding.searched,
+                                finding.packshot, words.filters, thumbnail)
+    found.store.remember_vector(look.id, seen.first, found_first.vector)
+    query = found.store.new_query(user.id if user else None, found_first.vector, words.filters, [],
+                                  [h.id for h in hits], look.id, seen.first)
+    await send_buttons(context, chat.id, query, 0, len(hits), item_title(query, look, len(hits)))
     done = time.monotonic()
-    found.stats.served(user.id if user else None, done - started)
-    log.debug("photo answered in %.0f ms: download %.0f, decode+embed+search %.0f, reply %.0f",
-              1000 * (done - started), 1000 * (downloaded - started), 1000 * (searched - downloaded),
-              1000 * (done - searched))
+    found.stats.served(user.id if user else None, answered - started)
+    log.debug("photo answered in %.0f ms: download %.0f, decode+find+embed+search %.0f, album %.0f; "
+              "buttons after %.0f ms", 1000 * (answered - started), 1000 * (downloaded - started),
+              1000 * (searched - downloaded), 1000 * (answered - searched), 1000 * (done - started))
+
+
+def small_jpeg(image: Image.Image) -> bytes:
+    copy = image.copy()
+    copy.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    copy.save(out, "JPEG", quality=85)
+    return out.getvalue()

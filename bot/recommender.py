@@ -1,9 +1,9 @@
 """The search service: one inference worker fed in small batches, behind a bounded queue.
 
-Photos are decoded in helper threads; everything heavy (the model, the scan over the vectors) runs in
-one worker thread, so the event loop never blocks and the 2 cores are not oversubscribed. Requests
-that arrive while the worker is busy are served together: one batch through the model and one pass
-over the vectors for all of them, which is what keeps a burst of users fast.
+Photos are decoded, and their items found, in helper threads; everything heavy (the model, the scan over
+the vectors) runs in one worker thread, so the event loop never blocks and the 2 cores are not
+oversubscribed. Requests that arrive while the worker is busy are served together: one batch through
+the model and one pass over the vectors for all of them, which is what keeps a burst of users fast.
 """
 
 from __future__ import annotations
@@ -14,9 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 from threadpoolctl import threadpool_limits
 
+from bot.state import WHOLE
 from indexing import Embedder, Hit, Index, load_image
+from indexing.background import BorderFinder
+from indexing.images import open_photo
+from indexing.items import Finding, item_pixels
 
 MAX_BATCH = 8  # the model's best throughput on 2 cores (benchmarks/results: build)
 
@@ -27,18 +32,47 @@ class Busy(Exception):
 
 @dataclass
 class Job:
-    k: int
+    k: int  # 0: embed only
     exclude: Sequence[str]
     filters: Mapping[str, Sequence[str]] | None
-    pixels: np.ndarray | None = None  # a decoded photo to embed, or
+    pixels: np.ndarray | None = None  # a picture to embed, or
     vector: np.ndarray | None = None  # an embedding we already have
     done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+@dataclass
+class Photo:
+    """A user's photo, decoded, with the items found in it."""
+
+    data: bytes
+    image: Image.Image
+    size: tuple[int, int]  # as sent (after EXIF rotation): the items' boxes are in these pixels
+    finding: Finding
+
+    @property
+    def first(self) -> int:
+        """The item searched first: the most prominent one, or the whole photo if none stands out."""
+        return WHOLE if self.finding.searched is None else self.finding.searched
+
+    def pixels(self, item: int) -> np.ndarray:
+        """What the model sees for an item (or WHOLE): a packshot-like cut-out, or the photo as it is."""
+        if item == WHOLE:
+            return load_image(self.data)
+        return item_pixels(self.image, self.finding.items[item], self.size)
+
+
+@dataclass
+class Recommendation:
+    photo: Photo
+    vector: np.ndarray
+    hits: list[Hit]
 
 
 class Recommender:
     def __init__(self, index: Index, embedder: Embedder, max_pending: int = 32):
         self.index = index
         self.embedder = embedder
+        self.finder = BorderFinder()
         self.max_pending = max_pending
         self.pending = 0
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
@@ -53,18 +87,37 @@ class Recommender:
     def busy(self) -> bool:
         return self.pending >= self.max_pending
 
-    async def recommend(self, photo: bytes, k: int, *, filters: Mapping[str, Sequence[str]] | None = None
-                        ) -> tuple[np.ndarray, list[Hit]]:
-        """Decode, embed and search one photo: its vector and its k nearest products."""
+    def look(self, data: bytes, *, busy_cues: bool = True) -> Photo:
+        """Decode a photo and find its items (blocking: call it in a thread)."""
+        image, size = open_photo(data)
+        return Photo(data, image, size, self.finder.find(image, size, busy_cues=busy_cues))
+
+    async def recommend(self, data: bytes, k: int, *, filters: Mapping[str, Sequence[str]] | None = None
+                        ) -> Recommendation:
+        """Decode the photo, find its items, and search the most prominent one (or the whole photo).
+
+        Only the quick cues run before the album: the further proposals come from complete().
+        """
         if self.busy:
             raise Busy
         self.pending += 1
         try:
-            pixels = await asyncio.to_thread(load_image, photo)
-            job = Job(k, (), filters, pixels=pixels)
-            return await self._submit(job)
+            photo = await asyncio.to_thread(self.look, data, busy_cues=False)
+            pixels = await asyncio.to_thread(photo.pixels, photo.first)
+            vector, hits = await self._submit(Job(k, (), filters, pixels=pixels))
+            return Recommendation(photo, vector, hits)
         finally:
             self.pending -= 1
+
+    async def complete(self, photo: Photo) -> Photo:
+        """The same photo with every proposal, the busy-photo cues included; item 0 stays item 0."""
+        finding = await asyncio.to_thread(self.finder.find, photo.image, photo.size)
+        return Photo(photo.data, photo.image, photo.size, finding)
+
+    async def embed(self, pixels: np.ndarray) -> np.ndarray:
+        """One picture's vector, batched with whatever else waits for the worker."""
+        vector, _ = await self._submit(Job(0, (), None, pixels=pixels))
+        return vector
 
     async def search(self, vector: np.ndarray, k: int, *, exclude: Sequence[str] = (),
                      filters: Mapping[str, Sequence[str]] | None = None) -> list[Hit]:
@@ -96,17 +149,22 @@ class Recommender:
                     job.done.set_result(result)
 
     def _run(self, batch: list[Job]) -> list[tuple[np.ndarray, list[Hit]]]:
-        """In the worker thread: one model call for the photos, one scan for every query."""
-        photos = [job for job in batch if job.pixels is not None]
-        if photos:
-            vectors = self.embedder.embed(np.stack([job.pixels for job in photos]))
-            for job, vector in zip(photos, vectors, strict=True):
+        """In the worker thread: one model call for the pictures, one scan for every query."""
+        pictures = [job for job in batch if job.pixels is not None]
+        if pictures:
+            vectors = self.embedder.embed(np.stack([job.pixels for job in pictures]))
+            for job, vector in zip(pictures, vectors, strict=True):
                 job.vector = vector
-        queries = np.stack([job.vector for job in batch])
-        k = max(job.k for job in batch)
-        found = self.index.search_many(queries, k, excludes=[job.exclude for job in batch],
-                                       filters=[job.filters for job in batch])
-        return [(query, hits[: job.k]) for job, query, hits in zip(batch, queries, found, strict=True)]
+                job.pixels = None
+        searches = [job for job in batch if job.k > 0]
+        found: dict[int, list[Hit]] = {}
+        if searches:
+            queries = np.stack([job.vector for job in searches])
+            k = max(job.k for job in searches)
+            results = self.index.search_many(queries, k, excludes=[job.exclude for job in searches],
+                                              filters=[job.filters for job in searches])
+            found = {id(job): hits[: job.k] for job, hits in zip(searches, results, strict=True)}
+        return [(job.vector, found.get(id(job), [])) for job in batch]
 
     def close(self) -> None:
         if self._runner:

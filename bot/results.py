@@ -1,30 +1,46 @@
-"""A page of results as the user sees it: the album, then one message with the buttons."""
+"""A page of results as the user sees it: the album, then one message with the buttons.
+
+For a photo, the buttons message is the photo itself, small, with the items found outlined and numbered
+and the one searched highlighted; its keyboard lets the user search another item or the whole photo.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import io
 from collections.abc import Sequence
 
+from PIL import Image
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.ext import ContextTypes
 
 from bot.album import send_album
 from bot.services import services
-from bot.state import Query
+from bot.state import WHOLE, Look, Query
 from indexing import Hit
+from indexing.sheet import outline_items
 
 EXPIRED = "This search has expired. Please send the photo again."
+ITEMS_PER_ROW = 4
 
 
-def keyboard(query_id: str, page: int, shown: int, k: int, with_feedback: bool = True) -> InlineKeyboardMarkup:
-    # callback_data is capped at 64 bytes: a short query id, the page and the rank are enough.
+def keyboard(query: Query, page: int, shown: int, k: int, look: Look | None = None,
+             with_feedback: bool = True) -> InlineKeyboardMarkup:
+    # callback_data is capped at 64 bytes: short ids, the page and the rank are enough.
     rows = [
-        [InlineKeyboardButton(f"🔎 #{rank}", callback_data=f"like|{query_id}|{page}|{rank}")
+        [InlineKeyboardButton(f"🔎 #{rank}", callback_data=f"like|{query.id}|{page}|{rank}")
          for rank in range(1, shown + 1)],
-        [InlineKeyboardButton(f"Show {k} more ▶", callback_data=f"more|{query_id}|{page}")],
     ]
+    if look is not None and look.boxes:
+        items = [InlineKeyboardButton(("▸ " if query.item == i else "") + f"Item {i + 1}",
+                                      callback_data=f"item|{look.id}|{i}") for i in range(len(look.boxes))]
+        items.append(InlineKeyboardButton(("▸ " if query.item == WHOLE else "") + "Whole photo",
+                                          callback_data=f"item|{look.id}|{WHOLE}"))
+        rows += [items[i : i + ITEMS_PER_ROW] for i in range(0, len(items), ITEMS_PER_ROW)]
+    rows.append([InlineKeyboardButton(f"Show {k} more ▶", callback_data=f"more|{query.id}|{page}")])
     if with_feedback:
-        rows.append([InlineKeyboardButton("👍 Helpful", callback_data=f"fb|{query_id}|{page}|up"),
-                     InlineKeyboardButton("👎 Not helpful", callback_data=f"fb|{query_id}|{page}|down")])
+        rows.append([InlineKeyboardButton("👍 Helpful", callback_data=f"fb|{query.id}|{page}|up"),
+                     InlineKeyboardButton("👎 Not helpful", callback_data=f"fb|{query.id}|{page}|down")])
     return InlineKeyboardMarkup(rows)
 
 
@@ -33,10 +49,50 @@ def describe_filters(filters: dict[str, list[str]]) -> str:
     return f"Filters from your caption: {', '.join(words)}." if words else ""
 
 
+def outlined(look: Look, item: int | None) -> bytes:
+    """The stored copy of the user's photo with the items outlined, as a JPEG to send."""
+    image = Image.open(io.BytesIO(look.thumbnail)).convert("RGB")
+    highlight = item if item is not None and item >= 0 else None
+    drawn = outline_items(image, look.boxes, look.size, highlight, side=max(image.size))
+    out = io.BytesIO()
+    drawn.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+async def send_buttons(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: Query, page: int, shown: int,
+                       title: str) -> None:
+    """The message under an album: the keyboard, on the outlined photo when the query came from one."""
+    found = services(context)
+    look = found.store.look(query.look) if query.look else None
+    text = "\n".join(line for line in (title, describe_filters(query.filters),
+                                       "Tap 🔎 #n for more like that product.") if line)
+    markup = keyboard(query, page, shown, found.settings.top_k, look)
+    if look is None:
+        await context.bot.send_message(chat_id, text, reply_markup=markup)
+        return
+    if look.boxes:
+        text += "\nTap an item to search it instead."
+    picture = await asyncio.to_thread(outlined, look, query.item)
+    await context.bot.send_photo(chat_id, picture, caption=text[:1024], reply_markup=markup)
+
+
 async def send_page(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: Query, page: int,
                     hits: Sequence[Hit], title: str, reply_to: int | None = None) -> None:
     found = services(context)
     await send_album(context.bot, chat_id, hits, found.recommender.index, found.store, reply_to=reply_to)
-    lines = [title, describe_filters(query.filters), "Tap 🔎 #n for more like that product."]
-    await context.bot.send_message(chat_id, "\n".join(line for line in lines if line),
-                                   reply_markup=keyboard(query.id, page, len(hits), found.settings.top_k))
+    await send_buttons(context, chat_id, query, page, len(hits), title)
+
+
+def item_title(query: Query, look: Look, count: int) -> str:
+    """What the page under an album says it searched."""
+    if query.item is None or look.packshot:
+        return f"Top {count} matches for your photo."
+    if query.item == WHOLE:
+        if look.searched is None and look.boxes:
+            return (f"Top {count} matches for the whole photo: no single item stood out. For better matches, "
+                    "tap an item below or send a photo cropped to one garment.")
+        if look.searched is None:
+            return (f"Top {count} matches for the whole photo: I couldn't make out a single item. For better "
+                    "matches, send a photo cropped to one garment.")
+        return f"Top {count} matches for the whole photo."
+    return f"Top {count} matches for item {query.item + 1} (highlighted)."

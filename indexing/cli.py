@@ -9,12 +9,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
+from indexing.background import BorderFinder
 from indexing.build import add_to_index, build_index, export_extractor, export_int8, remove_from_index
-from indexing.embedder import Weights
+from indexing.embedder import Embedder, Weights
 from indexing.errors import FashionIndexError
 from indexing.extractor import RUNTIMES, open_embedder
-from indexing.images import load_image
-from indexing.index import Index
+from indexing.images import load_image, open_photo
+from indexing.index import Hit, Index
+from indexing.items import cut_out, item_pixels
 
 PROG = "fashion-index"
 
@@ -75,22 +79,65 @@ def run_query(args: argparse.Namespace) -> int:
     photo = Path(args.photo)
     pixels = load_image(photo)
     embedder = open_embedder(index, runtime=args.runtime, weights_path=args.weights)
-    vector = embedder.embed(pixels[None])[0]
-    hits = index.search(vector, args.k, filters=filters(args.filter))
+    if args.items:
+        return query_items(args, index, embedder, photo, pixels)
+    hits = index.search(embedder.embed(pixels[None])[0], args.k, filters=filters(args.filter))
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False, indent=2))
     else:
-        print(f"{'rank':>4}  {'id':<10} {'score':>6}  {'name':<50} {'articleType':<18} colour")
-        for hit in hits:
-            meta = hit.meta
-            print(f"{hit.rank:>4}  {hit.id:<10} {hit.score:6.3f}  {meta.get('productDisplayName', '')[:50]:<50} "
-                  f"{meta.get('articleType', ''):<18} {meta.get('baseColour', '')}")
+        print_hits(hits)
     if args.sheet:
         from indexing.sheet import contact_sheet
 
-        written = contact_sheet(photo, hits, index, args.sheet)
+        written = contact_sheet([(photo, "query", hits)], index, args.sheet)
         print(f"contact sheet: {written}", file=sys.stderr)
     return 0
+
+
+def query_items(args: argparse.Namespace, index: Index, embedder: Embedder, photo: Path, pixels: np.ndarray) -> int:
+    """Find the items in the photo and search each one's cut-out, and the whole photo."""
+    image, size = open_photo(photo)
+    finding = BorderFinder().find(image, size)
+    batch = np.stack([pixels] + [item_pixels(image, item, size) for item in finding.items])
+    results = index.search_many(embedder.embed(batch), args.k, filters=[filters(args.filter)] * len(batch))
+    whole, per_item = results[0], results[1:]
+    if args.json:
+        print(json.dumps({
+            "items": [{**item.to_dict(), "hits": [h.to_dict() for h in hits]}
+                      for item, hits in zip(finding.items, per_item, strict=True)],
+            "searched": finding.searched,
+            "packshot": finding.packshot,
+            "whole": [h.to_dict() for h in whole],
+        }, ensure_ascii=False, indent=2))
+    else:
+        if finding.packshot:
+            print("one product on a plain white background: the whole photo is searched as it is")
+        elif finding.searched is None:
+            print("no item stands out: the bot searches the whole photo first")
+        for i, (item, hits) in enumerate(zip(finding.items, per_item, strict=True)):
+            mark = "  (searched first)" if i == finding.searched else ""
+            print(f"\nitem {i + 1}: box {list(item.box)}{mark}")
+            print_hits(hits)
+        print("\nwhole photo")
+        print_hits(whole)
+    if args.sheet:
+        from indexing.sheet import contact_sheet, outline_items
+
+        outlined = outline_items(image, [item.box for item in finding.items], size, finding.searched)
+        rows = [(outlined, "whole photo", whole)] + [
+            (cut_out(image, item, size), f"item {i + 1}", hits)
+            for i, (item, hits) in enumerate(zip(finding.items, per_item, strict=True))]
+        written = contact_sheet(rows, index, args.sheet)
+        print(f"contact sheet: {written}", file=sys.stderr)
+    return 0
+
+
+def print_hits(hits: Sequence[Hit]) -> None:
+    print(f"{'rank':>4}  {'id':<10} {'score':>6}  {'name':<50} {'articleType':<18} colour")
+    for hit in hits:
+        meta = hit.meta
+        print(f"{hit.rank:>4}  {hit.id:<10} {hit.score:6.3f}  {meta.get('productDisplayName', '')[:50]:<50} "
+              f"{meta.get('articleType', ''):<18} {meta.get('baseColour', '')}")
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -206,7 +253,9 @@ def parser() -> argparse.ArgumentParser:
     query.add_argument("-k", type=positive, default=5)
     query.add_argument("--filter", action="append", metavar="COLUMN=VALUE", help="e.g. gender=Women")
     query.add_argument("--json", action="store_true", help="print JSON")
-    query.add_argument("--sheet", metavar="OUT.png", help="write a contact sheet")
+    query.add_argument("--sheet", metavar="OUT.png", help="write a contact sheet (with --items: outlines too)")
+    query.add_argument("--items", action="store_true",
+                       help="find the garments in the photo and search each one cut out on white")
     query.add_argument("--weights", help="the local weights file, for an index built with one")
     query.add_argument("--runtime", choices=RUNTIMES, default="auto", help="auto: ONNX Runtime if exported")
     query.set_defaults(run=run_query)

@@ -17,6 +17,9 @@ MAX_PIXELS = 40_000_000
 MAX_BYTES = 50 * 1024 * 1024
 BACKGROUND = (255, 255, 255)  # the catalogue's own background colour
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "MPO")
+# Item cut-outs want a photo with this short side: an item a third of the photo wide still fills 224 pixels.
+CUT_SIDE = 480
+EXIF_ORIENTATION = 0x0112
 
 # Resize policy: pad to a white square, then scale to 224x224. Catalogue photos are 3:4 on white,
 # user photos have any shape; padding keeps every garment's proportions for both, so a query and
@@ -107,6 +110,21 @@ def fit_square(image: Image.Image, size: int = SIZE) -> Image.Image:
     if side != size:
         image = image.resize((size, size), Image.Resampling.BILINEAR)
     return image
+
+
+def open_photo(source: bytes | str | Path, *, side: int = CUT_SIDE) -> tuple[Image.Image, tuple[int, int]]:
+    """A photo for the item finder: upright RGB, its short side reduced no lower than side (JPEGs are
+    decoded reduced, which is cheap), and its size as given (after EXIF rotation), in which boxes are told."""
+    data = read_bytes(source)
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            width, height = header.size
+            if header.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                width, height = height, width
+    except Exception:  # open_image gives the one clear error for unreadable bytes
+        width = height = 0
+    image = open_image(data, draft=side)
+    return image, (width or image.width, height or image.height)
 
 
 def load_image(

@@ -13,6 +13,8 @@ from PIL import Image, ImageDraw
 
 from indexing import KerasEmbedder, Weights, build_index
 from indexing.build import export_extractor
+from tests.fake_telegram import FakeTelegram
+from tests.harness import RunningBot, settings_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FASHION_DATASET", ROOT.parent / "shared" / "datasets" / "fashion-small"))
@@ -105,3 +107,32 @@ def shared_catalogue() -> Path:
     if not (SHARED / "images").is_dir():
         pytest.skip(f"the fashion-small data set is not at {SHARED} (set FASHION_DATASET)")
     return SHARED
+
+
+# -- the bot against the fake Bot API --------------------------------------------------------------------
+@pytest.fixture
+def fake():
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_bot(fake, exported_index, tmp_path):
+    running: list[RunningBot] = []
+
+    def start(**overrides) -> RunningBot:
+        overrides.setdefault("state_dir", tmp_path / "state")
+        bot = RunningBot(settings_for(fake, exported_index, **overrides)).start()
+        running.append(bot)
+        return bot
+
+    yield start
+    for bot in running:
+        if bot.thread.is_alive():
+            bot.stop()
+
+
+@pytest.fixture
+def bot(start_bot):
+    return start_bot()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import itertools
 import json
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+from PIL import Image
 
 BOT_ID = 777000
 
@@ -30,6 +32,11 @@ class Request:
     files: dict[str, bytes]
     at: float = field(default_factory=time.monotonic)
     response: Any = None
+
+    @property
+    def text(self) -> str:
+        """A message's text, or a photo's caption."""
+        return self.params.get("text", self.params.get("caption", ""))
 
     @property
     def chat_id(self) -> int | None:
@@ -131,10 +138,19 @@ class FakeTelegram:
 
     def send_photo(self, user: int, data: bytes, caption: str | None = None,
                    width: int = 800, height: int = 1000, file_size: int | None = None) -> dict[str, Any]:
+        """A photo message offering the sizes Telegram makes (long sides 90, 320, 800, 1280, each
+        smaller than the photo, really scaled), then the photo as sent."""
         file_id = self.add_file(data)
-        sizes = [{"file_id": file_id + "-small", "file_unique_id": "s" + file_id, "width": 90, "height": 90},
-                 {"file_id": file_id, "file_unique_id": "u" + file_id, "width": width, "height": height,
-                  "file_size": file_size if file_size is not None else len(data)}]
+        sizes = []
+        for side in (90, 320, 800, 1280):
+            if side < max(width, height):
+                scaled = scaled_jpeg(data, side)
+                if scaled is not None:
+                    small_id = self.add_file(scaled[0])
+                    sizes.append({"file_id": small_id, "file_unique_id": "u" + small_id, "width": scaled[1],
+                                  "height": scaled[2], "file_size": len(scaled[0])})
+        sizes.append({"file_id": file_id, "file_unique_id": "u" + file_id, "width": width, "height": height,
+                      "file_size": file_size if file_size is not None else len(data)})
         extra = {"caption": caption} if caption else {}
         return self.message(user, photo=sizes, **extra)
 
@@ -151,12 +167,15 @@ class FakeTelegram:
             "from": {"id": user, "is_bot": False, "first_name": f"User{user}"}}})
         return callback_id
 
-    def seen(self, method: str | None = None, chat_id: int | None = None) -> list[Request]:
+    def seen(self, method: str | tuple[str, ...] | None = None, chat_id: int | None = None) -> list[Request]:
+        """Requests so far, of one method (or any of several), to one chat or any."""
+        methods = (method,) if isinstance(method, str) else method
         with self.changed:
-            return [r for r in self.requests if (method is None or r.method == method)
+            return [r for r in self.requests if (methods is None or r.method in methods)
                     and (chat_id is None or r.chat_id == chat_id)]
 
-    def wait_for(self, method: str, count: int = 1, chat_id: int | None = None, timeout: float = 60) -> list[Request]:
+    def wait_for(self, method: str | tuple[str, ...], count: int = 1, chat_id: int | None = None,
+                 timeout: float = 60) -> list[Request]:
         """Block until at least count such requests have arrived; return them all."""
         deadline = time.monotonic() + timeout
         with self.changed:
@@ -235,11 +254,28 @@ class FakeTelegram:
             return [self.bot_message(chat, media_group_id=group, caption=item.get("caption", ""),
                                      photo=self.photo_sizes(request, item["media"])) for item in media]
         if method == "sendPhoto":
+            extra = {"reply_markup": params["reply_markup"]} if "reply_markup" in params else {}
+            # An upload comes as a multipart file named after the parameter; a file_id as a plain value.
+            photo = params.get("photo") or "attach://photo"
             return self.bot_message(chat, caption=params.get("caption", ""),
-                                    photo=self.photo_sizes(request, params["photo"]))
+                                    photo=self.photo_sizes(request, photo), **extra)
         if method == "editMessageReplyMarkup":
             return self.bot_message(chat, text="(edited)", reply_markup=params.get("reply_markup"))
         raise BadRequest(f"Not Found: method {method} is not served by the fake", status=404)
+
+
+def scaled_jpeg(data: bytes, side: int) -> tuple[bytes, int, int] | None:
+    """The photo scaled to this long side, as Telegram stores its smaller sizes; None if it is no image."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception:  # tests also send broken files as photos
+        return None
+    image = image.convert("RGB")
+    image.thumbnail((side, side))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=87)
+    return out.getvalue(), image.width, image.height
 
 
 class BadRequest(Exception):

@@ -1,0 +1,101 @@
+"""The bot on photos of several garments: the first album for the most prominent one, the outlined photo,
+and buttons that search another item or the whole photo, also after a restart."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+
+import numpy as np
+from PIL import Image
+
+from indexing import Index
+from indexing.background import BorderFinder
+from indexing.images import load_image, open_photo
+from indexing.items import item_pixels
+from tests.composites import flatlay, plain
+from tests.test_bot import album_ids, said
+from tests.test_items import generated_products, jpeg
+
+USER = 5151
+
+
+def flatlay_photo(seed: int = 3) -> bytes:
+    return jpeg(flatlay(generated_products(), np.random.default_rng(seed), surface="wood").image)
+
+
+def expected(index_dir, embedder, data: bytes, item: int | None) -> list[str]:
+    """The ids the bot should show: the search of one item's cut-out (None: of the whole photo)."""
+    image, size = open_photo(data)
+    finding = BorderFinder().find(image, size)
+    pixels = load_image(data) if item is None else item_pixels(image, finding.items[item], size)
+    index = Index.load(index_dir)
+    return [h.id for h in index.search(embedder.embed(pixels[None])[0], 5)]
+
+
+def buttons(message) -> dict[str, str]:
+    return {b["text"]: b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row}
+
+
+def test_flatlay_gets_the_first_item_then_its_outlined_photo_with_item_buttons(fake, bot, exported_index, embedder):
+    message = fake.send_photo(USER, flatlay_photo(), width=1280, height=960)
+    album = fake.wait_for("sendMediaGroup", chat_id=USER)[0]
+    outline = fake.wait_for("sendPhoto", chat_id=USER)[0]
+    assert album.at <= outline.at  # the album did not wait for the outlines
+    # The smallest size Telegram offered that serves the finder: 800x600, not the 1280x960 original.
+    download = fake.seen("download")[0].params["file_id"]
+    chosen = next(s for s in message["photo"] if s["file_id"] == download)
+    assert (chosen["width"], chosen["height"]) == (800, 600)
+    data = fake.files[download]
+    assert album_ids(album) == expected(exported_index, embedder, data, 0)
+    assert said(outline.response).startswith("Top 5 matches for item 1 (highlighted)")
+    keys = buttons(outline.response)
+    assert {"▸ Item 1", "Item 2", "Item 3", "Whole photo"} <= set(keys) and "Show 5 more ▶" in keys
+    picture = Image.open(io.BytesIO(outline.files["photo"]))
+    assert picture.format == "JPEG" and max(picture.size) <= 480 and picture.size[0] > picture.size[1]
+
+
+def test_item_and_whole_photo_buttons_search_that_area_and_paging_works(fake, bot, exported_index, embedder):
+    fake.send_photo(USER, flatlay_photo(), width=1280, height=960)
+    outline = fake.wait_for("sendPhoto", chat_id=USER)[0].response
+    data = fake.files[fake.seen("download")[0].params["file_id"]]
+    fake.press(USER, outline, buttons(outline)["Item 2"])
+    albums = fake.wait_for("sendMediaGroup", count=2, chat_id=USER)
+    assert album_ids(albums[1]) == expected(exported_index, embedder, data, 1)
+    second = fake.wait_for("sendPhoto", count=2, chat_id=USER)[1].response
+    assert said(second).startswith("Top 5 matches for item 2") and "▸ Item 2" in buttons(second)
+    fake.press(USER, second, buttons(second)["Show 5 more ▶"])
+    albums = fake.wait_for("sendMediaGroup", count=3, chat_id=USER)
+    assert not set(album_ids(albums[2])) & set(album_ids(albums[1]))
+    fake.press(USER, second, buttons(second)["Whole photo"])
+    albums = fake.wait_for("sendMediaGroup", count=4, chat_id=USER)
+    assert album_ids(albums[3]) == expected(exported_index, embedder, data, None)
+    fake.press(USER, second, buttons(second)["🔎 #1"])
+    albums = fake.wait_for("sendMediaGroup", count=5, chat_id=USER)
+    assert said(fake.wait_for("sendMessage", chat_id=USER)[0].response).startswith("More like #1")
+
+
+def test_item_buttons_keep_working_after_a_restart_even_before_the_items_were_embedded(
+        fake, start_bot, exported_index, embedder, tmp_path):
+    first = start_bot()
+    fake.send_photo(USER, flatlay_photo(), width=1280, height=960)
+    outline = fake.wait_for("sendPhoto", chat_id=USER)[0].response
+    data = fake.files[fake.seen("download")[0].params["file_id"]]
+    first.stop()
+    with sqlite3.connect(tmp_path / "state" / "state.sqlite3") as db:  # as if the bot died at once
+        db.execute("DELETE FROM look_vectors")
+    start_bot()
+    fake.press(USER, outline, buttons(outline)["Item 3"])
+    albums = fake.wait_for("sendMediaGroup", count=2, chat_id=USER)
+    assert album_ids(albums[1]) == expected(exported_index, embedder, data, 2)
+    assert len(fake.seen("getFile")) == 2  # the photo was fetched again from Telegram
+
+
+def test_photo_where_nothing_stands_out_is_searched_whole_and_says_so(fake, bot, exported_index, embedder):
+    empty = Image.fromarray(plain((1280, 960), np.random.default_rng(1)).clip(0, 255).astype(np.uint8))
+    fake.send_photo(USER, jpeg(empty), width=1280, height=960)
+    album = fake.wait_for("sendMediaGroup", chat_id=USER)[0]
+    data = fake.files[fake.seen("download")[0].params["file_id"]]
+    assert album_ids(album) == expected(exported_index, embedder, data, None)
+    text = said(fake.wait_for("sendPhoto", chat_id=USER)[0].response)
+    assert text.startswith("Top 5 matches for the whole photo") and "cropped to one garment" in text

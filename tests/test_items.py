@@ -1,0 +1,131 @@
+"""The item finder and cut-outs: composites with known answers, packshots, and the CLI's --items."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from indexing.background import BorderFinder
+from indexing.cli import main
+from indexing.images import load_image, open_photo
+from indexing.items import box_iou, cut_out, item_pixels
+from tests.composites import busy, flatlay, product_cutout
+from tests.conftest import draw_product
+
+
+def jpeg(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def generated_products() -> list[tuple[str, Image.Image]]:
+    products = []
+    for i, (colour, shape) in enumerate([("Red", "Tshirts"), ("Blue", "Jeans"), ("Green", "Shoes")]):
+        rgb = draw_product(colour, shape, size=(120, 160), seed=i)
+        rgba = np.dstack([np.asarray(rgb), (np.asarray(rgb).min(2) < 230) * 255]).astype(np.uint8)
+        products.append((str(1000 + i), Image.fromarray(rgba, "RGBA").crop(Image.fromarray(rgba[..., 3]).getbbox())))
+    return products
+
+
+@pytest.mark.parametrize("surface", ["plain", "wood", "weave", "carpet"])
+def test_flatlay_items_are_found_and_the_first_is_a_product(surface):
+    rng = np.random.default_rng(3)
+    composite = flatlay(generated_products(), rng, surface=surface)
+    finding = BorderFinder().find(composite.image)
+    boxes = [item.box for item in finding.items]
+    assert not finding.packshot and len(boxes) <= 6
+    for placed in composite.placed:
+        assert max(box_iou(box, placed.box) for box in boxes) >= 0.5, f"missed {placed.id} on {surface}"
+    assert finding.searched == 0
+    assert max(box_iou(boxes[0], placed.box) for placed in composite.placed) >= 0.5
+
+
+def test_boxes_are_in_pixels_of_the_photo_as_given_even_when_decoded_reduced():
+    composite = flatlay(generated_products(), np.random.default_rng(5), surface="plain")
+    image, size = open_photo(jpeg(composite.image))
+    assert size == composite.image.size and image.size[0] < size[0]  # the JPEG was decoded at 1/2
+    finding = BorderFinder().find(image, size)
+    for placed in composite.placed:
+        assert max(box_iou(item.box, placed.box) for item in finding.items) >= 0.5
+
+
+def test_a_packshot_passes_through_unchanged(catalogue):
+    photo = (catalogue[0] / "1003.jpg").read_bytes()
+    image, size = open_photo(photo)
+    finding = BorderFinder().find(image, size)
+    assert finding.packshot and finding.items == [] and finding.searched is None
+
+
+def test_real_catalogue_renditions_are_packshots(shared_catalogue):
+    finder = BorderFinder()
+    files = sorted((shared_catalogue / "queries-224").glob("*.jpg"))[:60]
+    passed = sum(finder.find(Image.open(f).convert("RGB")).packshot for f in files)
+    assert passed >= 58
+
+
+def test_products_in_busy_photos_are_often_among_the_proposals(shared_catalogue):
+    finder, found = BorderFinder(), 0
+    rng = np.random.default_rng(0)
+    for pid, scene in [("15970", "china"), ("39386", "coffee"), ("59263", "astronaut"), ("21379", "chelsea"),
+                       ("53759", "rocket"), ("1855", "flower")]:
+        product = product_cutout(shared_catalogue / "images" / f"{pid}.jpg")
+        assert product is not None
+        composite = busy((pid, product), rng, scene=scene)
+        found += any(box_iou(i.box, composite.placed[0].box) >= 0.5 for i in finder.find(composite.image).items)
+    assert found >= 2  # measured: 0.4-0.5 of busy photos (benchmarks/items.py); whole-photo boxes never are
+
+
+def test_cut_out_is_the_item_alone_on_white_framed_like_the_catalogue():
+    composite = flatlay(generated_products()[:1], np.random.default_rng(2), surface="carpet")
+    placed = composite.placed[0]
+    finding = BorderFinder().find(composite.image)
+    item = next(i for i in finding.items if box_iou(i.box, placed.box) >= 0.5)
+    cut = np.asarray(cut_out(composite.image, item))
+    assert abs(cut.shape[1] / cut.shape[0] - 3 / 4) < 0.02  # the catalogue's 3:4 frame
+    corners = np.concatenate([cut[:5, :5].reshape(-1, 3), cut[-5:, -5:].reshape(-1, 3)])
+    assert (corners == 255).all()  # the carpet is gone
+    x0, y0, x1, y1 = placed.box
+    inside = np.asarray(composite.image)[(y0 + y1) // 2, (x0 + x1) // 2]
+    assert np.abs(cut[cut.shape[0] // 2, cut.shape[1] // 2].astype(int) - inside).max() <= 12
+    assert item_pixels(composite.image, item).shape == (224, 224, 3)
+
+
+def test_an_empty_surface_has_no_item_that_stands_out():
+    from tests.composites import plain
+
+    empty = Image.fromarray(plain((800, 600), np.random.default_rng(1)).clip(0, 255).astype(np.uint8))
+    assert BorderFinder().find(empty).searched is None
+
+
+def test_query_items_json_lists_each_item_with_its_hits(exported_index, embedder, tmp_path, capsys):
+    composite = flatlay(generated_products(), np.random.default_rng(3), surface="wood")
+    photo = tmp_path / "flatlay.jpg"
+    composite.image.save(photo, quality=92)
+    sheet = tmp_path / "sheet.png"
+    assert main(["query", "--index", str(exported_index), str(photo), "--items", "--json", "--sheet", str(sheet)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= {"items", "searched", "whole"} and out["searched"] == 0
+    assert all(len(item["box"]) == 4 and len(item["hits"]) == 5 for item in out["items"])
+    for placed in composite.placed:
+        assert max(box_iou(item["box"], placed.box) for item in out["items"]) >= 0.5
+    # The first item's hits are the search of its cut-out, the whole photo's the search of the photo.
+    image, size = open_photo(photo)
+    finding = BorderFinder().find(image, size)
+    from indexing import Index
+
+    index = Index.load(exported_index)
+    first = index.search(embedder.embed(item_pixels(image, finding.items[0], size)[None])[0], 5)
+    whole = index.search(embedder.embed(load_image(photo)[None])[0], 5)
+    assert [h["id"] for h in out["items"][0]["hits"]] == [h.id for h in first]
+    assert [h["id"] for h in out["whole"]] == [h.id for h in whole]
+    assert Image.open(sheet).size[1] > 2 * 224  # a row for the whole photo and one per item
+
+
+def test_query_items_text_says_when_the_photo_is_a_packshot(exported_index, catalogue, capsys):
+    assert main(["query", "--index", str(exported_index), str(catalogue[0] / "1005.jpg"), "--items"]) == 0
+    assert "whole photo is searched as it is" in capsys.readouterr().out
