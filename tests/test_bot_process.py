@@ -67,7 +67,7 @@ def test_env_file_start_ready_answer_and_sigterm(tmp_path, exported_index):
         assert "24 products" in ready and "onnxruntime" in ready and "started in" in ready
         fake.send_photo(99, jpeg(draw_product("Blue", "Jeans", size=(300, 400))))
         assert len(fake.wait_for("sendMediaGroup", chat_id=99)[0].album()) == 5
-        fake.wait_for("sendMessage", chat_id=99)
+        assert fake.wait_for("sendPhoto", chat_id=99)[0].params.get("reply_markup")  # the buttons
         process.send_signal(signal.SIGTERM)
         rest, _ = process.communicate(timeout=60)
     finally:
