@@ -102,8 +102,12 @@ def transcript(fake: FakeTelegram, user: int, photo: bytes) -> list[dict]:
     fake.wait_for("editMessageReplyMarkup")
     time.sleep(0.5)
     start = next(i for i, r in enumerate(fake.requests) if r.chat_id == user)
+    for old in RESULTS.glob("outline-*.jpg"):  # this run's outline photos replace the last run's
+        old.unlink()
     lines = []
     for r in fake.requests[start:]:
+        if r.chat_id not in (user, None):  # the burst's last buttons messages, still arriving
+            continue
         entry = {"method": r.method}
         for key in ("chat_id", "action", "file_id", "text", "caption", "callback_query_id"):
             if key in r.params:
@@ -120,7 +124,8 @@ def transcript(fake: FakeTelegram, user: int, photo: bytes) -> list[dict]:
     return lines
 
 
-def bench_bot(dataset: Path) -> dict:
+def bench_bot(dataset: Path, code: Path = ROOT) -> dict:
+    """code: the checkout whose bot is measured; the conversation is recorded for this one's only."""
     embedder = KerasEmbedder(Weights("random", 0))
     photo = flatlay_jpeg((1280, 960), seed=1)
     burst_photo = flatlay_jpeg((960, 1280), seed=2)
@@ -131,7 +136,7 @@ def bench_bot(dataset: Path) -> dict:
         fake = FakeTelegram().start()
         env = {**os.environ, "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url,
                "INDEX_DIR": str(index.directory), "STATE_DIR": f"{tmp}/state", "RATE_LIMIT_PER_MINUTE": "0",
-               "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"), "PYTHONPATH": str(ROOT)}
+               "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"), "PYTHONPATH": str(code)}
         # The first start also makes ONNX Runtime's optimised model for this machine (kept in
         # STATE_DIR); later starts load it. Both are timed; the measurements use the second.
         first, _, first_start = start_bot(env, tmp)
@@ -145,13 +150,15 @@ def bench_bot(dataset: Path) -> dict:
             for round_ in range(3):
                 burst += simultaneous(fake, range(100 + 20 * round_, 120 + 20 * round_), burst_photo)
             memory = rss_mb(bot.pid)
-            conversation = transcript(fake, 7, photo)
+            conversation = transcript(fake, 7, photo) if code == ROOT else None
         finally:
             bot.terminate()
             bot.wait(30)
             fake.stop()
-    (RESULTS / "bot-transcript.json").write_text(json.dumps(conversation, indent=2, ensure_ascii=False))
+    if conversation is not None:
+        (RESULTS / "bot-transcript.json").write_text(json.dumps(conversation, indent=2, ensure_ascii=False))
     return {
+        "code": "this checkout" if code == ROOT else str(code),
         "products": 44_072,
         "photo": "JPEG 1280x960 flat-lay of 3 catalogue products (burst: 960x1280)",
         "one_user_p50_ms": round(p(one_user), 1),

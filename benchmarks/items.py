@@ -104,7 +104,8 @@ def evaluate(photos: list[Composite], index: Index | None, embedder) -> dict:
                 if index is not None:
                     owners.append(placed.id)
                     truth.append(item_pixels(composite.image, truth_item(placed)))
-                    offered.append(item_pixels(composite.image, finding.items[best]) if hit else None)
+                    offered.append(item_pixels(composite.image, finder.refine(composite.image, finding, best))
+                                   if hit else None)
             if index is None:
                 continue
             top5["ground-truth cut-out"] += own_in_top5(index, embedder, truth, owners)

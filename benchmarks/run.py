@@ -309,6 +309,8 @@ def main() -> None:
     parser.add_argument("--build-images", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--real-index", help="for --only ann: an index of real catalogue photos to scale up")
+    parser.add_argument("--bot-code", help="for --only bot: run the bot from this checkout (e.g. an older commit, "
+                                           "for before/after figures); results go to bot-<name>.json")
     args = parser.parse_args()
     if not (DATASET / "images").is_dir():
         sys.exit(f"the catalogue is not at {DATASET}; set FASHION_DATASET")
@@ -319,7 +321,7 @@ def main() -> None:
         if name == "bot":
             from benchmarks.bot_latency import bench_bot
 
-            result = bench_bot(DATASET)
+            result = bench_bot(DATASET, Path(args.bot_code) if args.bot_code else ROOT)
         elif name == "ann":
             from benchmarks.ann_scale import bench_ann
 
@@ -331,8 +333,12 @@ def main() -> None:
         command = f"python benchmarks/run.py --only {name}"
         if name == "ann":
             command += f" --real-index {args.real_index}"
+        target = f"{name}.json"
+        if name == "bot" and args.bot_code:
+            command += f" --bot-code {args.bot_code}"
+            target = f"bot-{Path(args.bot_code).resolve().name}.json"
         result.update({"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S"), "command": command})
-        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+        (RESULTS / target).write_text(json.dumps(result, indent=2))
     from benchmarks.report import write_report
 
     write_report(RESULTS)

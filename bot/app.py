@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import logging
 import time
 
@@ -25,6 +23,7 @@ from bot.config import Settings
 from bot.filter_words import Vocabulary
 from bot.guards import guard
 from bot.health import serve_health
+from bot.memory import release_freed_memory
 from bot.ratelimit import RateLimiter
 from bot.recommender import Recommender
 from bot.retry import Retrier
@@ -61,15 +60,6 @@ async def post_init(application: Application) -> None:
     log.info("ready: %d products, %s weights on %s%s, started in %.1f s, %s mode",
              index.count, index.fingerprint.get("weights"), embedder.runtime, fallback,
              time.monotonic() - application.bot_data["started"], settings.mode)
-
-
-def release_freed_memory() -> None:
-    """Give back to the system what loading freed: the parsed products JSON and the model's protobuf.
-
-    glibc keeps freed heap pages for reuse unless asked; this bot runs for weeks and never needs them.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 async def post_shutdown(application: Application) -> None:

@@ -10,12 +10,14 @@ from telegram import Update
 from bot.app import build_application
 from bot.config import ConfigError, load_settings
 from bot.logs import configure_logging
+from bot.memory import limit_arenas
 from indexing import FashionIndexError
 
 log = logging.getLogger("bot")
 
 
 def main() -> int:
+    limit_arenas()
     try:
         settings = load_settings()
     except ConfigError as exc:

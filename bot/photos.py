@@ -27,7 +27,7 @@ TOO_BIG = "That file is over 20 MB, more than Telegram lets me download. Please 
 TOO_MANY_PIXELS = "That image is too large for me to process. Please send a smaller photo."
 UNREADABLE = "I couldn't read that image. Please send a JPEG, PNG or WebP photo of the clothing."
 BUSY = "I'm busy with a lot of photos right now. Please try again in a moment."
-THUMBNAIL_SIDE = 480  # the copy kept to draw the items' outlines on
+BUTTONS_WAIT = 3.0  # seconds the buttons message may wait for the other users' albums in a burst
 
 
 def photo_size(sizes: Sequence[PhotoSize]) -> PhotoSize:
@@ -97,12 +97,13 @@ async def answer_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, file_
         return
     await send_album(context.bot, chat.id, hits, found.recommender.index, found.store, reply_to=message.message_id)
     answered = time.monotonic()
+    await found.recommender.until_idle(BUTTONS_WAIT)
     # Only now, and only where no item stood out (busy photos), the slower proposals: the album did not
     # wait for them, and photos whose items the surface already explains do not pay for them at all.
     seen = found_first.photo
     if seen.finding.searched is None and not seen.finding.packshot:
         seen = await found.recommender.complete(seen)
-    thumbnail = await asyncio.to_thread(small_jpeg, seen.image)
+    thumbnail = await asyncio.to_thread(jpeg_bytes, seen.image)
     finding = seen.finding
     look = found.store.new_look(file_id, seen.size, [list(item.box) for item in finding.items], finding.searched,
                                 finding.packshot, words.filters, thumbnail)
@@ -117,9 +118,8 @@ async def answer_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, file_
               1000 * (searched - downloaded), 1000 * (answered - searched), 1000 * (done - started))
 
 
-def small_jpeg(image: Image.Image) -> bytes:
-    copy = image.copy()
-    copy.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BILINEAR)
+def jpeg_bytes(image: Image.Image) -> bytes:
+    """The photo as kept after its search (KEPT_SIDE), to draw the outlines on after a restart."""
     out = io.BytesIO()
-    copy.save(out, "JPEG", quality=85)
+    image.save(out, "JPEG", quality=85)
     return out.getvalue()

@@ -9,6 +9,7 @@ the model and one pass over the vectors for all of them, which is what keeps a b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,13 +18,20 @@ import numpy as np
 from PIL import Image
 from threadpoolctl import threadpool_limits
 
+from bot.memory import release_freed_memory
 from bot.state import WHOLE
 from indexing import Embedder, Hit, Index, load_image
 from indexing.background import BorderFinder
 from indexing.images import open_photo
-from indexing.items import Finding, item_pixels
+from indexing.items import Finding, ItemFinder, item_pixels
 
-MAX_BATCH = 8  # the model's best throughput on 2 cores (benchmarks/results: build)
+MAX_BATCH = 8  # queries served by one pass over the vectors
+# Pictures per model call: on 2 cores 4 run about as fast per picture as 8 (benchmarks/results: build),
+# and their activations take half the memory: ~30 MB less at the peak of a burst.
+MODEL_BATCH = 4
+# What is kept of a photo once its first item is cut out: enough to draw the outlines on and to look for
+# the other items (the finder works at 160 pixels), a third of the memory of the decoded photo.
+KEPT_SIDE = 480
 
 
 class Busy(Exception):
@@ -42,12 +50,13 @@ class Job:
 
 @dataclass
 class Photo:
-    """A user's photo, decoded, with the items found in it."""
+    """A user's photo, decoded (reduced to KEPT_SIDE once its first item is cut out), with its items."""
 
     data: bytes
     image: Image.Image
     size: tuple[int, int]  # as sent (after EXIF rotation): the items' boxes are in these pixels
     finding: Finding
+    finder: ItemFinder = field(repr=False)
 
     @property
     def first(self) -> int:
@@ -58,7 +67,16 @@ class Photo:
         """What the model sees for an item (or WHOLE): a packshot-like cut-out, or the photo as it is."""
         if item == WHOLE:
             return load_image(self.data)
-        return item_pixels(self.image, self.finding.items[item], self.size)
+        return item_pixels(self.image, self.finder.refine(self.image, self.finding, item), self.size)
+
+
+def reduced(image: Image.Image, side: int) -> Image.Image:
+    """The image with its long side at most side."""
+    if max(image.size) <= side:
+        return image
+    copy = image.copy()
+    copy.thumbnail((side, side), Image.Resampling.BILINEAR)
+    return copy
 
 
 @dataclass
@@ -72,9 +90,11 @@ class Recommender:
     def __init__(self, index: Index, embedder: Embedder, max_pending: int = 32):
         self.index = index
         self.embedder = embedder
-        self.finder = BorderFinder()
+        self.finder: ItemFinder = BorderFinder()
         self.max_pending = max_pending
         self.pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         # The scan over the vectors is bound by memory bandwidth, not compute: one BLAS thread does it
         # almost as fast as two, and leaves ONNX Runtime's threads their cores. Two spinning thread
@@ -90,7 +110,7 @@ class Recommender:
     def look(self, data: bytes, *, busy_cues: bool = True) -> Photo:
         """Decode a photo and find its items (blocking: call it in a thread)."""
         image, size = open_photo(data)
-        return Photo(data, image, size, self.finder.find(image, size, busy_cues=busy_cues))
+        return Photo(data, image, size, self.finder.find(image, size, busy_cues=busy_cues), self.finder)
 
     async def recommend(self, data: bytes, k: int, *, filters: Mapping[str, Sequence[str]] | None = None
                         ) -> Recommendation:
@@ -101,18 +121,28 @@ class Recommender:
         if self.busy:
             raise Busy
         self.pending += 1
+        self._idle.clear()
         try:
             photo = await asyncio.to_thread(self.look, data, busy_cues=False)
             pixels = await asyncio.to_thread(photo.pixels, photo.first)
+            photo.image = await asyncio.to_thread(reduced, photo.image, KEPT_SIDE)
             vector, hits = await self._submit(Job(k, (), filters, pixels=pixels))
             return Recommendation(photo, vector, hits)
         finally:
             self.pending -= 1
+            if not self.pending:
+                self._idle.set()
+
+    async def until_idle(self, timeout: float) -> None:
+        """Wait until no photo is being searched, or timeout seconds: work that can wait (the buttons
+        message, drawn and uploaded) then leaves the 2 cores to the albums of a burst of users."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
 
     async def complete(self, photo: Photo) -> Photo:
         """The same photo with every proposal, the busy-photo cues included; item 0 stays item 0."""
         finding = await asyncio.to_thread(self.finder.find, photo.image, photo.size)
-        return Photo(photo.data, photo.image, photo.size, finding)
+        return Photo(photo.data, photo.image, photo.size, finding, self.finder)
 
     async def embed(self, pixels: np.ndarray) -> np.ndarray:
         """One picture's vector, batched with whatever else waits for the worker."""
@@ -147,12 +177,16 @@ class Recommender:
             for job, result in zip(batch, results, strict=True):
                 if not job.done.done():
                     job.done.set_result(result)
+            if jobs.empty():  # idle: hand back what the batch's activations took, not keep it for the next
+                await loop.run_in_executor(self._worker, release_freed_memory)
 
     def _run(self, batch: list[Job]) -> list[tuple[np.ndarray, list[Hit]]]:
         """In the worker thread: one model call for the pictures, one scan for every query."""
         pictures = [job for job in batch if job.pixels is not None]
         if pictures:
-            vectors = self.embedder.embed(np.stack([job.pixels for job in pictures]))
+            stack = np.stack([job.pixels for job in pictures])
+            vectors = np.concatenate([self.embedder.embed(stack[start:start + MODEL_BATCH])
+                                      for start in range(0, len(stack), MODEL_BATCH)])
             for job, vector in zip(pictures, vectors, strict=True):
                 job.vector = vector
                 job.pixels = None

@@ -6,76 +6,16 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from indexing.colour import kmeans, to_lab
+from indexing.colour import to_lab
 from indexing.contrast import contrast_objects
 from indexing.items import MAX_ITEMS, Finding, Item, box_iou, scale_box
+from indexing.surface import Surface, border_ring, features, fit_surface, smooth_colour, texture, work_copy
 
 WORK_SIDE = 160  # the finder looks at photos this size (long side): a few milliseconds a photo
-BORDER = 0.05  # the border ring, as a share of the short side, from which the surface is learnt
-CLUSTERS = 4  # surface modes: a plain sheet needs one, wood grain, weaves or a cluttered floor more
-# Per-feature noise floors for (L, a, b, texture): a difference below these is never an edge.
-FLOORS = np.array([4.0, 3.0, 3.0, 2.5], np.float32)
+FINE = 2  # an item's mask is redrawn at this many times the working scale, for its cut-out
 MIN_AREA = 0.004  # items smaller than this share of the photo are specks
 STANDS_OUT = 0.12  # the first item's prominence must reach this for it to be searched on its own
 WHITE = 226  # a packshot's border: every channel above this
-
-
-def work_copy(photo: Image.Image) -> np.ndarray:
-    scale = WORK_SIDE / max(photo.size)
-    size = (max(8, round(photo.width * scale)), max(8, round(photo.height * scale)))
-    return np.asarray(photo.resize(size, Image.Resampling.BOX, reducing_gap=2.0), np.float32)
-
-
-def border_ring(shape: tuple[int, int]) -> np.ndarray:
-    h, w = shape
-    width = max(2, round(BORDER * min(h, w)))
-    ring = np.ones((h, w), bool)
-    ring[width:-width, width:-width] = False
-    return ring
-
-
-def features(lab: np.ndarray) -> np.ndarray:
-    """Per pixel: smoothed Lab colour and local texture energy (the spread of lightness around it)."""
-    colour = ndimage.gaussian_filter(lab, (1.5, 1.5, 0))
-    light = lab[..., 0]
-    mean = ndimage.gaussian_filter(light, 2.0)
-    texture = np.sqrt(np.maximum(ndimage.gaussian_filter(light * light, 2.0) - mean * mean, 0))
-    return np.concatenate([colour, texture[..., None]], -1)
-
-
-def remove_light_trend(feats: np.ndarray, ring: np.ndarray) -> np.ndarray:
-    """Subtract a smooth (quadratic) trend of the colour fitted on the border: uneven light on a surface."""
-    h, w = ring.shape
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    x, y = x / w - 0.5, y / h - 0.5
-    basis = np.stack([np.ones_like(x), x, y, x * x, y * y, x * y], -1)
-    on_border = basis[ring]
-    out = feats.copy()
-    for channel in range(3):
-        values = feats[..., channel][ring]
-        keep = np.ones(len(values), bool)
-        for _ in range(2):  # an item touching the border must not bend the fit: refit without outliers
-            coef, *_ = np.linalg.lstsq(on_border[keep], values[keep], rcond=None)
-            residual = np.abs(values - on_border @ coef)
-            keep = residual <= np.percentile(residual, 80) + 1e-3
-        trend = basis @ coef
-        out[..., channel] = feats[..., channel] - trend + coef[0]
-    return out
-
-
-def surface_distance(feats: np.ndarray, ring: np.ndarray) -> np.ndarray:
-    """How many noise-widths each pixel lies from the nearest mode of the border's surface."""
-    samples = feats[ring]
-    centres, labels = kmeans(samples, CLUSTERS)
-    flat = feats.reshape(-1, feats.shape[-1])
-    best = np.full(len(flat), np.inf, np.float32)
-    for j in range(CLUSTERS):
-        members = samples[labels == j]
-        if len(members) < 0.03 * len(samples):
-            continue
-        spread = np.maximum(members.std(0), FLOORS)
-        best = np.minimum(best, np.sqrt((((flat - centres[j]) / spread) ** 2).mean(-1)))
-    return best.reshape(ring.shape)
 
 
 def is_packshot(rgb: np.ndarray, ring: np.ndarray) -> bool:
@@ -92,9 +32,8 @@ def is_packshot(rgb: np.ndarray, ring: np.ndarray) -> bool:
     return bool(sizes.max() >= 0.6 * sizes.sum())
 
 
-def segment(distance: np.ndarray, ring: np.ndarray) -> np.ndarray:
+def segment(distance: np.ndarray, low: float) -> np.ndarray:
     """Pixels the surface cannot explain, with hysteresis: weak ones only where they touch strong ones."""
-    low = max(2.5, float(np.percentile(distance[ring], 95)) * 1.15)
     weak = distance > low
     weak = ndimage.binary_opening(weak, iterations=1)
     weak = ndimage.binary_closing(weak, iterations=2)
@@ -131,25 +70,35 @@ class BorderFinder:
         """busy_cues=False skips the colour-contrast windows (most of the time): the surface's items and the
         item to search first come out the same, only the further proposals are missing."""
         size = size or photo.size
-        rgb = work_copy(photo)
+        rgb = work_copy(photo, WORK_SIDE)
         h, w = rgb.shape[:2]
         ring = border_ring((h, w))
         if is_packshot(rgb, ring):
             return Finding(size, [], None, packshot=True)
         lab = to_lab(rgb)
-        distance = surface_distance(remove_light_trend(features(lab), ring), ring)
+        feats = features(lab)
+        surface = fit_surface(feats, ring)
+        distance = surface.distance(feats)
         sx, sy = size[0] / w, size[1] / h
-        items = [item for item in surface_items(distance, ring, sx, sy, size)]
+        items = surface_items(distance, surface.edge, ring, sx, sy, size)
         items.sort(key=lambda item: -item.prominence)
         for box, mask, _ in contrast_objects(lab, MAX_ITEMS) if busy_cues else ():
-            items.append(Item(scale_box(box, sx, sy, size), soften(mask), 0.0))
+            items.append(Item(scale_box(box, sx, sy, size), soften(mask), 0.0, cue="contrast"))
         distinct: list[Item] = []
         for item in items:
             if all(box_iou(item.box, kept.box) < 0.5 for kept in distinct):
                 distinct.append(item)
         distinct = distinct[:MAX_ITEMS]
         searched = 0 if distinct and distinct[0].prominence >= STANDS_OUT else None
-        return Finding(size, distinct, searched)
+        return Finding(size, distinct, searched, surface=surface)
+
+    def refine(self, photo: Image.Image, finding: Finding, n: int) -> Item:
+        """Item n with its mask redrawn at FINE times the working scale, where the coarse mask's stair
+        steps would otherwise cut off, or let in, a rim of the garment and its surroundings."""
+        item = finding.items[n]
+        if item.cue != "surface" or not isinstance(finding.surface, Surface):
+            return item
+        return sharpen(photo, item, finding.surface, finding.size) or item
 
 
 def soften(mask: np.ndarray) -> np.ndarray:
@@ -157,9 +106,9 @@ def soften(mask: np.ndarray) -> np.ndarray:
     return ndimage.gaussian_filter(mask.astype(np.float32), 0.7)
 
 
-def surface_items(distance: np.ndarray, ring: np.ndarray, sx: float, sy: float,
+def surface_items(distance: np.ndarray, edge: float, ring: np.ndarray, sx: float, sy: float,
                   size: tuple[int, int]) -> list[Item]:
-    labels = segment(distance, ring)
+    labels = segment(distance, edge)
     items = []
     for label in range(1, labels.max() + 1):
         mask = labels == label
@@ -169,3 +118,40 @@ def surface_items(distance: np.ndarray, ring: np.ndarray, sx: float, sy: float,
         box = scale_box((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), sx, sy, size)
         items.append(Item(box, soften(mask), prominence(mask, distance, ring)))
     return items
+
+
+def sharpen(photo: Image.Image, item: Item, surface: Surface, size: tuple[int, int]) -> Item | None:
+    """The item segmented again, at FINE times the working scale, inside a band around its coarse mask;
+    None where that finds much less than the coarse mask did (then the coarse one is the safer cut)."""
+    h, w = surface.grid
+    scale = min(FINE, max(photo.size) / max(h, w))
+    coarse = item.mask > 0.5
+    if scale < 1.5 or not coarse.any():
+        return None
+    band = ndimage.binary_dilation(coarse, iterations=2)
+    ys, xs = np.nonzero(band)
+    y0, x0, y1, x1 = ys.min(), xs.min(), ys.max() + 1, xs.max() + 1
+    region = (x0 * photo.width / w, y0 * photo.height / h, x1 * photo.width / w, y1 * photo.height / h)
+    out = (round((x1 - x0) * scale), round((y1 - y0) * scale))
+    lab = to_lab(np.asarray(photo.resize(out, Image.Resampling.BOX, box=region), np.float32))
+    # Narrow windows: at the working scale's width they straddle the garment's edge and flag a rim of
+    # surface around it as texture (on composites: 12% of the item's area extra, against 4%).
+    feats = np.concatenate([smooth_colour(lab, 1.0), texture(lab[..., 0], 1.0)[..., None]], -1)
+    distance = surface.distance(feats, origin=(float(y0), float(x0)), scale=scale)
+    inside = np.asarray(Image.fromarray(band[y0:y1, x0:x1]).resize(out, Image.Resampling.NEAREST))
+    mask = (distance > surface.edge) & inside
+    mask = ndimage.binary_opening(mask, iterations=1)
+    mask = ndimage.binary_fill_holes(ndimage.binary_closing(mask, iterations=2))
+    labels, _ = ndimage.label(mask)
+    core = np.asarray(Image.fromarray(coarse[y0:y1, x0:x1]).resize(out, Image.Resampling.NEAREST))
+    keep = np.unique(labels[core & mask])
+    mask = np.isin(labels, keep[keep > 0])
+    if mask.sum() < 0.6 * coarse.sum() * scale * scale:
+        return None
+    whole = np.zeros((round(h * scale), round(w * scale)), bool)
+    oy, ox = round(y0 * scale), round(x0 * scale)
+    whole[oy:oy + out[1], ox:ox + out[0]] = mask[: whole.shape[0] - oy, : whole.shape[1] - ox]
+    my, mx = np.nonzero(whole)
+    sx, sy = size[0] / whole.shape[1], size[1] / whole.shape[0]
+    box = scale_box((mx.min(), my.min(), mx.max() + 1, my.max() + 1), sx, sy, size)
+    return Item(box, soften(whole), item.prominence, item.cue)

@@ -97,8 +97,10 @@ def run_query(args: argparse.Namespace) -> int:
 def query_items(args: argparse.Namespace, index: Index, embedder: Embedder, photo: Path, pixels: np.ndarray) -> int:
     """Find the items in the photo and search each one's cut-out, and the whole photo."""
     image, size = open_photo(photo)
-    finding = BorderFinder().find(image, size)
-    batch = np.stack([pixels] + [item_pixels(image, item, size) for item in finding.items])
+    finder = BorderFinder()
+    finding = finder.find(image, size)
+    cuts = [finder.refine(image, finding, n) for n in range(len(finding.items))]
+    batch = np.stack([pixels] + [item_pixels(image, item, size) for item in cuts])
     results = index.search_many(embedder.embed(batch), args.k, filters=[filters(args.filter)] * len(batch))
     whole, per_item = results[0], results[1:]
     if args.json:
@@ -126,7 +128,7 @@ def query_items(args: argparse.Namespace, index: Index, embedder: Embedder, phot
         outlined = outline_items(image, [item.box for item in finding.items], size, finding.searched)
         rows = [(outlined, "whole photo", whole)] + [
             (cut_out(image, item, size), f"item {i + 1}", hits)
-            for i, (item, hits) in enumerate(zip(finding.items, per_item, strict=True))]
+            for i, (item, hits) in enumerate(zip(cuts, per_item, strict=True))]
         written = contact_sheet(rows, index, args.sheet)
         print(f"contact sheet: {written}", file=sys.stderr)
     return 0

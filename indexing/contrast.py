@@ -105,18 +105,19 @@ def window_mask(bins: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray 
 
 
 def edge_strength(mask: np.ndarray, gradient: np.ndarray) -> float:
-    """Mean lightness gradient along the mask's outline: a real object's outline is an edge all round."""
+    """Mean colour gradient along the mask's outline: a real object's outline is an edge all round."""
     outline = mask ^ ndimage.binary_erosion(mask)
     return float(gradient[outline].mean()) if outline.any() else 0.0
 
 
-def contrast_objects(lab: np.ndarray, count: int, candidates: int = 24
+def contrast_objects(lab: np.ndarray, count: int, candidates: int = 48
                      ) -> list[tuple[tuple[int, int, int, int], np.ndarray, float]]:
     """Up to count objects (box, mask, score): the best colour-contrast windows, each cut to the colours
-    that set it apart, re-ranked by how crisp that cut's outline is."""
+    that set it apart, re-ranked by how crisp that cut's outline is and how large it is."""
     bins = quantise(lab)
-    light = ndimage.gaussian_filter(lab[..., 0], 0.8)
-    gradient = np.hypot(ndimage.sobel(light, 0), ndimage.sobel(light, 1))
+    # Colour, not only lightness: a red shirt on green grass differs in hue far more than in lightness.
+    smooth = ndimage.gaussian_filter(lab, (0.8, 0.8, 0))
+    gradient = np.sqrt(sum(ndimage.sobel(smooth[..., c], axis) ** 2 for c in range(3) for axis in (0, 1)))
     found = []
     for window, score in contrast_windows(bins, candidates):
         mask = window_mask(bins, window)
@@ -124,7 +125,8 @@ def contrast_objects(lab: np.ndarray, count: int, candidates: int = 24
             continue
         ys, xs = np.nonzero(mask)
         box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-        found.append((box, mask, score * edge_strength(mask, gradient)))
+        # Larger is likelier: a shopper photographs the garment they ask about, not a speck beside it.
+        found.append((box, mask, score * edge_strength(mask, gradient) * float(np.sqrt(mask.mean()))))
     found.sort(key=lambda entry: -entry[2])
     chosen: list[tuple[tuple[int, int, int, int], np.ndarray, float]] = []
     for entry in found:

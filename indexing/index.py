@@ -160,7 +160,6 @@ class Index:
         self.products = ProductTable(products)
         self.probe = probe
         self.ids = self.products.ids
-        self._position = {pid: i for i, pid in enumerate(self.ids)}
         groups: dict[str, int] = {}
         self._photo_group = np.array([groups.setdefault(p, len(groups)) for p in self.products.photos], np.int64)
 
@@ -201,13 +200,24 @@ class Index:
         return self.manifest["extractor"]
 
     def __contains__(self, product_id: object) -> bool:
-        return product_id in self._position
+        return product_id in self.ids
+
+    def position(self, product_id: str) -> int:
+        found = self.ids.position(product_id)
+        if found is None:
+            raise KeyError(product_id)
+        return found
+
+    def positions(self, product_ids: Iterable[str]) -> list[int]:
+        """Where these products are, leaving out any the index does not hold."""
+        found = (self.ids.position(pid) for pid in product_ids)
+        return [p for p in found if p is not None]
 
     def product(self, product_id: str) -> dict[str, Any]:
-        return self.products[self._position[product_id]]
+        return self.products[self.position(product_id)]
 
     def vector(self, product_id: str) -> np.ndarray:
-        return self.rows(np.array([self._position[product_id]]))[0]
+        return self.rows(np.array([self.position(product_id)]))[0]
 
     def rows(self, positions: np.ndarray) -> np.ndarray:
         """The vectors at these positions, as a new array."""
@@ -222,10 +232,10 @@ class Index:
 
     def same_photo(self, a: str, b: str) -> bool:
         """True for one product, or two listings that share a byte-identical photo."""
-        return bool(self._photo_group[self._position[a]] == self._photo_group[self._position[b]])
+        return bool(self._photo_group[self.position(a)] == self._photo_group[self.position(b)])
 
     def ids_with_photo(self, product_id: str) -> list[str]:
-        group = self._photo_group[self._position[product_id]]
+        group = self._photo_group[self.position(product_id)]
         return [self.ids[i] for i in np.flatnonzero(self._photo_group == group)]
 
     def image_path(self, product_id: str) -> Path:
@@ -254,7 +264,7 @@ class Index:
         if q.shape[0] != self.vectors.shape[1]:
             raise FashionIndexError(f"query has {q.shape[0]} dimensions, the index {self.vectors.shape[1]}")
         allowed = self.filter_mask(filters)
-        excluded = [self._position[pid] for pid in exclude if pid in self._position]
+        excluded = self.positions(exclude)
         if self.graph is not None:
             candidates = np.sort(self.graph.candidates(q, CANDIDATES + 8 * k + len(excluded)))
             hits = self._rank(candidates, q, allowed, excluded, k, collapse_duplicates)
@@ -284,7 +294,7 @@ class Index:
         # The scan is bound by memory bandwidth: a matrix product reads the vectors once for every query.
         sims = np.asarray(l2_normalize(queries) @ self.vectors.T)
         return [
-            self._select(row, None, self.filter_mask(f), [self._position[i] for i in e if i in self._position],
+            self._select(row, None, self.filter_mask(f), self.positions(e),
                          k, collapse_duplicates)
             for row, e, f in zip(sims, excludes, filters, strict=True)
         ]

@@ -25,9 +25,10 @@ class Item:
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels of the photo as given (EXIF-upright)
     mask: np.ndarray = field(repr=False)  # float32 in [0, 1] over the whole photo, at the finder's scale
     prominence: float = 0.0
+    cue: str = "surface"  # what found it: "surface" (unlike the surface it lies on) or "contrast" (busy photos)
 
     def to_dict(self) -> dict:
-        return {"box": list(self.box), "prominence": round(self.prominence, 3)}
+        return {"box": list(self.box), "prominence": round(self.prominence, 3), "cue": self.cue}
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Finding:
     items: list[Item]
     searched: int | None  # the item to search first, or None: no item stands out, search the whole photo
     packshot: bool = False  # one product on white already: the whole photo is searched unchanged
+    surface: object = field(default=None, repr=False)  # what the finder learnt of the photo, for refine()
 
 
 class ItemFinder(Protocol):
@@ -47,6 +49,10 @@ class ItemFinder(Protocol):
 
     def find(self, photo: Image.Image, size: tuple[int, int] | None = None, *, busy_cues: bool = True
              ) -> Finding: ...
+
+    def refine(self, photo: Image.Image, finding: Finding, n: int) -> Item:
+        """Item n ready to cut out: its mask drawn at the photo's detail, where the finder can."""
+        ...
 
 
 def scale_box(box: Sequence[float], sx: float, sy: float, size: tuple[int, int]) -> tuple[int, int, int, int]:

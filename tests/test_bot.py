@@ -262,6 +262,16 @@ def test_twenty_users_at_once_all_get_their_own_answer(fake, bot, exported_index
     assert len(fake.seen("sendMediaGroup")) == 20
 
 
+def test_users_at_once_each_get_the_album_of_their_own_photo(fake, bot, exported_index, embedder):
+    # Served together: one pass over the vectors, the model called in smaller batches; none may mix up.
+    photos_sent = {user: user_photo(seed=user) for user in range(700, 711)}
+    for user, photo in photos_sent.items():
+        fake.send_photo(user, photo)
+    for user, photo in photos_sent.items():
+        album = fake.wait_for("sendMediaGroup", chat_id=user)[0]
+        assert album_ids(album) == expected_ids(exported_index, embedder, photo)
+
+
 def test_a_burst_beyond_the_queue_is_told_to_wait(fake, start_bot):
     start_bot(max_pending=1)
     users = range(500, 506)

@@ -27,8 +27,9 @@ def flatlay_photo(seed: int = 3) -> bytes:
 def expected(index_dir, embedder, data: bytes, item: int | None) -> list[str]:
     """The ids the bot should show: the search of one item's cut-out (None: of the whole photo)."""
     image, size = open_photo(data)
-    finding = BorderFinder().find(image, size)
-    pixels = load_image(data) if item is None else item_pixels(image, finding.items[item], size)
+    finder = BorderFinder()
+    finding = finder.find(image, size)
+    pixels = load_image(data) if item is None else item_pixels(image, finder.refine(image, finding, item), size)
     index = Index.load(index_dir)
     return [h.id for h in index.search(embedder.embed(pixels[None])[0], 5)]
 

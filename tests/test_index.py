@@ -224,3 +224,13 @@ def test_products_keep_their_fields_in_the_compact_table(tmp_path):
     index = Index.load(tmp_path / "i")
     assert [index.product(pid) for pid in ("a", "b")] == records  # a missing column stays missing
     assert index.facets() == {"gender": ["Men", "Women"], "name": ["Blue shirt"]}
+
+
+def test_ids_and_text_survive_packing_and_are_found_by_value():
+    from indexing.products import Strings
+
+    values = ["12", "ünï\u00e7ode 👗", None, "", "12", "a" * 300]
+    packed = Strings(values)
+    assert list(packed) == values and packed[-1] == "a" * 300 and packed[1:3] == values[1:3]
+    assert packed.position("12") == 0 and packed.position("") == 3 and packed.position("13") is None
+    assert "ünï\u00e7ode 👗" in packed and None not in packed and 12 not in packed

@@ -95,6 +95,25 @@ def test_cut_out_is_the_item_alone_on_white_framed_like_the_catalogue():
     assert item_pixels(composite.image, item).shape == (224, 224, 3)
 
 
+@pytest.mark.parametrize("surface", ["wood", "carpet"])
+def test_refined_item_follows_the_garment_closer_than_the_finders_coarse_mask(surface):
+    composite = flatlay(generated_products(), np.random.default_rng(4), surface=surface)
+    finder = BorderFinder()
+    finding = finder.find(composite.image)
+
+    def mask_iou(item, truth):
+        alpha = Image.fromarray((item.mask * 255).astype(np.uint8)).resize(composite.image.size)
+        drawn = np.asarray(alpha) > 127
+        return (drawn & truth).sum() / (drawn | truth).sum()
+
+    for placed in composite.placed:
+        n = max(range(len(finding.items)), key=lambda i: box_iou(finding.items[i].box, placed.box))
+        coarse, refined = finding.items[n], finder.refine(composite.image, finding, n)
+        truth = placed.mask.astype(bool)
+        assert mask_iou(refined, truth) > max(0.85, mask_iou(coarse, truth)), f"{placed.id} on {surface}"
+        assert box_iou(refined.box, placed.box) >= box_iou(coarse.box, placed.box) - 0.02
+
+
 def test_an_empty_surface_has_no_item_that_stands_out():
     from tests.composites import plain
 
@@ -115,11 +134,12 @@ def test_query_items_json_lists_each_item_with_its_hits(exported_index, embedder
         assert max(box_iou(item["box"], placed.box) for item in out["items"]) >= 0.5
     # The first item's hits are the search of its cut-out, the whole photo's the search of the photo.
     image, size = open_photo(photo)
-    finding = BorderFinder().find(image, size)
+    finder = BorderFinder()
+    finding = finder.find(image, size)
     from indexing import Index
 
     index = Index.load(exported_index)
-    first = index.search(embedder.embed(item_pixels(image, finding.items[0], size)[None])[0], 5)
+    first = index.search(embedder.embed(item_pixels(image, finder.refine(image, finding, 0), size)[None])[0], 5)
     whole = index.search(embedder.embed(load_image(photo)[None])[0], 5)
     assert [h["id"] for h in out["items"][0]["hits"]] == [h.id for h in first]
     assert [h["id"] for h in out["whole"]] == [h.id for h in whole]
