@@ -27,13 +27,16 @@ def write_report(results: Path) -> Path:
     parts = ["# Benchmark results", "",
              "Written by `python benchmarks/run.py`. ResNet50 with random weights: times and memory are real, "
              "no figure here says anything about recommendation quality.", ""]
-    for name in TITLES:
+    others = sorted(p.stem for p in results.glob("bot-*.json") if p.stem != "bot-transcript")
+    titles = {**TITLES, **{name: f"The same, with the bot of another checkout (`--bot-code`): {name[4:]}"
+                           for name in others}}
+    for name in sorted(titles, key=lambda n: list(TITLES).index(n.split("-")[0]) if n.split("-")[0] in TITLES else 99):
         path = results / f"{name}.json"
         if not path.exists():
             continue
         data = json.loads(path.read_text())
         rows = data.get("rows") or [{k: v for k, v in data.items() if k not in ("machine", "when", "command")}]
-        parts += [f"## {TITLES[name]}", "", f"`{data.get('command', '')}` at {data.get('when', '?')} on "
+        parts += [f"## {titles[name]}", "", f"`{data.get('command', '')}` at {data.get('when', '?')} on "
                   f"{data.get('machine', {}).get('cores', '?')} cores", "", table(rows), ""]
     out = results / "README.md"
     out.write_text("\n".join(parts))

@@ -26,9 +26,10 @@ from indexing.images import open_photo
 from indexing.items import Finding, ItemFinder, item_pixels
 
 MAX_BATCH = 8  # queries served by one pass over the vectors
-# Pictures per model call: on 2 cores 4 run about as fast per picture as 8 (benchmarks/results: build),
-# and their activations take half the memory: ~30 MB less at the peak of a burst.
-MODEL_BATCH = 4
+# Pictures per model call. Batches help the model little on 2 cores (17.1 pictures/s one at a time, 19.1 in
+# eights: benchmarks/results, build), but a batch's activations are held at once: 8 cost ~45 MB more at
+# the peak of a burst than 2, and the 700 MB budget had no room for that.
+MODEL_BATCH = 2
 # What is kept of a photo once its first item is cut out: enough to draw the outlines on and to look for
 # the other items (the finder works at 160 pixels), a third of the memory of the decoded photo.
 KEPT_SIDE = 480
