@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -75,9 +73,9 @@ async def embed_item(context: ContextTypes.DEFAULT_TYPE, found: Services, look: 
     """Fetch the user's photo from Telegram again, find its items as before, and embed the one asked for."""
     telegram_file = await context.bot.get_file(look.file_id)
     data = bytes(await telegram_file.download_as_bytearray())
-    photo = await asyncio.to_thread(found.recommender.look, data)
-    pixels = await asyncio.to_thread(photo.pixels, item)
-    return await found.recommender.embed(pixels)
+    # The busy-photo cues ran when the photo was answered only where no item stood out (answer_photo).
+    busy_cues = look.searched is None and not look.packshot
+    return await found.recommender.embed_item(data, item, busy_cues=busy_cues)
 
 
 async def on_show_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

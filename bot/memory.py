@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 
 M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
 ARENAS = 2
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     with contextlib.suppress(OSError):
         return ctypes.CDLL("libc.so.6")

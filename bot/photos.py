@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import time
 from collections.abc import Sequence
 
-from PIL import Image
 from telegram import PhotoSize, Update
 from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
 from bot.album import send_album
 from bot.recommender import Busy
-from bot.results import item_title, send_buttons
+from bot.results import item_title, jpeg_bytes, send_buttons
 from bot.services import services
 from indexing.errors import ImageError, ImageTooLargeError
 from indexing.images import CUT_SIDE, MAX_PIXELS
@@ -117,9 +115,3 @@ async def answer_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, file_
               "buttons after %.0f ms", 1000 * (answered - started), 1000 * (downloaded - started),
               1000 * (searched - downloaded), 1000 * (answered - searched), 1000 * (done - started))
 
-
-def jpeg_bytes(image: Image.Image) -> bytes:
-    """The photo as kept after its search (KEPT_SIDE), to draw the outlines on after a restart."""
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=85)
-    return out.getvalue()

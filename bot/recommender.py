@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image
@@ -57,18 +57,11 @@ class Photo:
     image: Image.Image
     size: tuple[int, int]  # as sent (after EXIF rotation): the items' boxes are in these pixels
     finding: Finding
-    finder: ItemFinder = field(repr=False)
 
     @property
     def first(self) -> int:
         """The item searched first: the most prominent one, or the whole photo if none stands out."""
         return WHOLE if self.finding.searched is None else self.finding.searched
-
-    def pixels(self, item: int) -> np.ndarray:
-        """What the model sees for an item (or WHOLE): a packshot-like cut-out, or the photo as it is."""
-        if item == WHOLE:
-            return load_image(self.data)
-        return item_pixels(self.image, self.finder.refine(self.image, self.finding, item), self.size)
 
 
 def reduced(image: Image.Image, side: int) -> Image.Image:
@@ -111,7 +104,20 @@ class Recommender:
     def look(self, data: bytes, *, busy_cues: bool = True) -> Photo:
         """Decode a photo and find its items (blocking: call it in a thread)."""
         image, size = open_photo(data)
-        return Photo(data, image, size, self.finder.find(image, size, busy_cues=busy_cues), self.finder)
+        return Photo(data, image, size, self.finder.find(image, size, busy_cues=busy_cues))
+
+    def pixels(self, photo: Photo, item: int) -> np.ndarray:
+        """What the model sees for an item (or WHOLE): a packshot-like cut-out, or the photo as it is
+        (decoded again from its bytes, exactly as before items existed, so packshots keep their vectors)."""
+        if item == WHOLE:
+            return load_image(photo.data)
+        return item_pixels(photo.image, self.finder.refine(photo.image, photo.finding, item), photo.size)
+
+    def first_cut(self, data: bytes) -> tuple[Photo, np.ndarray]:
+        """The photo with its quickly found items, kept small, and the pixels of the item to search first."""
+        photo = self.look(data, busy_cues=False)
+        pixels = self.pixels(photo, photo.first)
+        return replace(photo, image=reduced(photo.image, KEPT_SIDE)), pixels
 
     async def recommend(self, data: bytes, k: int, *, filters: Mapping[str, Sequence[str]] | None = None
                         ) -> Recommendation:
@@ -124,9 +130,7 @@ class Recommender:
         self.pending += 1
         self._idle.clear()
         try:
-            photo = await asyncio.to_thread(self.look, data, busy_cues=False)
-            pixels = await asyncio.to_thread(photo.pixels, photo.first)
-            photo.image = await asyncio.to_thread(reduced, photo.image, KEPT_SIDE)
+            photo, pixels = await asyncio.to_thread(self.first_cut, data)
             vector, hits = await self._submit(Job(k, (), filters, pixels=pixels))
             return Recommendation(photo, vector, hits)
         finally:
@@ -142,11 +146,13 @@ class Recommender:
 
     async def complete(self, photo: Photo) -> Photo:
         """The same photo with every proposal, the busy-photo cues included; item 0 stays item 0."""
-        finding = await asyncio.to_thread(self.finder.find, photo.image, photo.size)
-        return Photo(photo.data, photo.image, photo.size, finding, self.finder)
+        return replace(photo, finding=await asyncio.to_thread(self.finder.find, photo.image, photo.size))
 
-    async def embed(self, pixels: np.ndarray) -> np.ndarray:
-        """One picture's vector, batched with whatever else waits for the worker."""
+    async def embed_item(self, data: bytes, item: int, *, busy_cues: bool) -> np.ndarray:
+        """The vector of one item of a photo seen before; busy_cues as when its items were first listed,
+        so that item n is the same item."""
+        photo = await asyncio.to_thread(self.look, data, busy_cues=busy_cues)
+        pixels = await asyncio.to_thread(self.pixels, photo, item)
         vector, _ = await self._submit(Job(0, (), None, pixels=pixels))
         return vector
 

@@ -53,9 +53,13 @@ def outlined(look: Look, item: int | None) -> bytes:
     """The stored copy of the user's photo with the items outlined, as a JPEG to send."""
     image = Image.open(io.BytesIO(look.thumbnail)).convert("RGB")
     highlight = item if item is not None and item >= 0 else None
-    drawn = outline_items(image, look.boxes, look.size, highlight, side=max(image.size))
+    return jpeg_bytes(outline_items(image, look.boxes, look.size, highlight, side=max(image.size)))
+
+
+def jpeg_bytes(image: Image.Image) -> bytes:
+    """A picture for Telegram, or the photo's small copy (KEPT_SIDE) stored to outline after a restart."""
     out = io.BytesIO()
-    drawn.save(out, "JPEG", quality=85)
+    image.save(out, "JPEG", quality=85)
     return out.getvalue()
 
 
