@@ -19,7 +19,8 @@ import numpy as np
 
 from benchmarks.run import ROOT, p
 from indexing.embedder import l2_normalize
-from indexing.index import Index, write_index
+from indexing.files import write_index
+from indexing.index import Index
 
 QUERIES = 200
 

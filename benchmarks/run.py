@@ -33,7 +33,8 @@ DATASET = Path(os.environ.get("FASHION_DATASET", ROOT.parent / "shared" / "datas
 from indexing import KerasEmbedder, Weights, build_index, load_image  # noqa: E402
 from indexing.catalogue import read_metadata  # noqa: E402
 from indexing.embedder import l2_normalize, probe_images  # noqa: E402
-from indexing.index import Index, write_index  # noqa: E402
+from indexing.files import write_index  # noqa: E402
+from indexing.index import Index  # noqa: E402
 
 
 def p(values, q=50) -> float:

@@ -23,8 +23,9 @@ from indexing.embedder import Embedder, KerasEmbedder, Weights, file_entry, prob
 from indexing.errors import BuildError, FashionIndexError, ImageError, IndexExistsError
 from indexing.exported import INT8_FILE, ONNX_FILE, OnnxEmbedder, export_onnx, onnxruntime_available, quantize_int8
 from indexing.extractor import PROBE_TOLERANCE, open_embedder
+from indexing.files import MANIFEST, add_file, atomic_write, checked_file, write_index
 from indexing.images import load_image, read_bytes
-from indexing.index import MANIFEST, Index, add_file, atomic_write, checked_file, write_index
+from indexing.index import Index
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from indexing.embedder import DIM
 from indexing.errors import BuildError
-from indexing.index import atomic_write, load_npy, npy_writer
+from indexing.files import atomic_write, load_npy, npy_writer
 
 SPEC = "spec.json"
 

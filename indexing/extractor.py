@@ -11,7 +11,8 @@ import numpy as np
 from indexing.embedder import RECIPE, Embedder, KerasEmbedder, Weights, probe_images
 from indexing.errors import ExtractorMismatchError, FashionIndexError, WeightsError
 from indexing.exported import OnnxEmbedder, onnxruntime_available
-from indexing.index import Index, checked_file
+from indexing.files import checked_file
+from indexing.index import Index
 
 RUNTIMES = ("auto", "onnxruntime", "tensorflow", "onnxruntime-int8")
 

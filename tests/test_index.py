@@ -8,10 +8,11 @@ import pickle
 import numpy as np
 import pytest
 
-from indexing import index as index_module
+from indexing import files as files_module
 from indexing.embedder import l2_normalize
 from indexing.errors import FashionIndexError, IndexFormatError
-from indexing.index import Index, write_index
+from indexing.files import write_index
+from indexing.index import Index
 
 FINGERPRINT = {"weights": "random:0"}
 
@@ -115,7 +116,7 @@ def test_planted_pickle_never_runs(tmp_path):
     target = directory / manifest["files"]["vectors"]["name"]
     np.save(target, np.array([Exploit()], dtype=object), allow_pickle=True)
     manifest["files"]["vectors"]["bytes"] = target.stat().st_size
-    manifest["files"]["vectors"]["sha256"] = index_module.sha256_file(target)
+    manifest["files"]["vectors"]["sha256"] = files_module.sha256_file(target)
     (directory / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexFormatError, match="no plain numeric array"):
         Index.load(directory)
@@ -139,14 +140,14 @@ def test_changed_vectors_fail_the_checksum(tmp_path):
 
 def test_crash_while_writing_keeps_the_previous_index(tmp_path, monkeypatch):
     old = make(tmp_path / "i", n=50)
-    real = index_module.atomic_write
+    real = files_module.atomic_write
 
     def crash_on_manifest(path, data):
         if path.name == "manifest.json":
             raise KeyboardInterrupt("power cut")
         real(path, data)
 
-    monkeypatch.setattr(index_module, "atomic_write", crash_on_manifest)
+    monkeypatch.setattr(files_module, "atomic_write", crash_on_manifest)
     with pytest.raises(KeyboardInterrupt):
         make(tmp_path / "i", n=80, seed=5)
     monkeypatch.undo()
