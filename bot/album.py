@@ -8,18 +8,11 @@ from collections.abc import Sequence
 from telegram import Bot, InputMediaPhoto, Message
 from telegram.error import BadRequest
 
+from bot.captions import caption
 from bot.state import Store
 from indexing import Hit, Index
 
 log = logging.getLogger(__name__)
-
-
-def caption(hit: Hit) -> str:
-    meta = hit.meta
-    name = meta.get("productDisplayName") or f"Product {hit.id}"
-    details = " · ".join(v for v in (meta.get("articleType"), meta.get("baseColour"), meta.get("gender")) if v)
-    lines = [f"#{hit.rank} · {name}", details, f"Similarity {max(hit.score, 0.0):.0%} · id {hit.id}"]
-    return "\n".join(line for line in lines if line)[:1024]
 
 
 def photo_key(hit: Hit) -> str:
@@ -30,7 +23,7 @@ def media_for(hits: Sequence[Hit], index: Index, store: Store, use_cache: bool) 
     media = []
     for hit in hits:
         cached = store.file_id(photo_key(hit)) if use_cache else None
-        source: str | bytes = cached or index.image_path(hit.id).read_bytes()
+        source: str | bytes = cached or index.hit_path(hit).read_bytes()
         media.append(InputMediaPhoto(source, caption=caption(hit)))
     return media
 
@@ -38,7 +31,7 @@ def media_for(hits: Sequence[Hit], index: Index, store: Store, use_cache: bool) 
 async def send_album(bot: Bot, chat_id: int, hits: Sequence[Hit], index: Index, store: Store,
                      reply_to: int | None = None) -> Sequence[Message]:
     """Send the hits as one album; each catalogue photo is uploaded once, then reused by file_id."""
-    available = [h for h in hits if store.file_id(photo_key(h)) or index.image_path(h.id).is_file()]
+    available = [h for h in hits if store.file_id(photo_key(h)) or index.hit_path(h).is_file()]
     if len(available) < len(hits):
         missing = sorted({h.id for h in hits} - {h.id for h in available})
         log.warning("catalogue photos missing on disk for products %s: left out of the album", missing)

@@ -26,6 +26,7 @@ from bot.health import serve_health
 from bot.memory import release_freed_memory
 from bot.ratelimit import RateLimiter
 from bot.recommender import Recommender
+from bot.reload import follow_index
 from bot.retry import Retrier
 from bot.services import Services
 from bot.state import Store
@@ -50,19 +51,26 @@ async def post_init(application: Application) -> None:
         limiter=RateLimiter(settings.rate_limit_per_minute),
     )
     application.bot_data["services"] = found
+    if settings.reload_seconds:
+        application.bot_data["follower"] = asyncio.create_task(
+            follow_index(found, settings.reload_seconds), name="follow-index")
     release_freed_memory()
     if settings.mode == "webhook":
         application.bot_data["health"] = await serve_health(
             settings.webhook_listen, settings.health_port,
-            lambda: {"status": "ok", "products": index.count, "queries": found.stats.queries},
+            lambda: {"status": "ok", "products": found.recommender.index.product_count,
+                     "queries": found.stats.queries},
         )
     fallback = "" if embedder.runtime == "onnxruntime" else " (no ONNX export in the index: slower start and replies)"
     log.info("ready: %d products, %s weights on %s%s, started in %.1f s, %s mode",
-             index.count, index.fingerprint.get("weights"), embedder.runtime, fallback,
+             index.product_count, index.fingerprint.get("weights"), embedder.runtime, fallback,
              time.monotonic() - application.bot_data["started"], settings.mode)
 
 
 async def post_shutdown(application: Application) -> None:
+    follower = application.bot_data.get("follower")
+    if follower:
+        follower.cancel()
     found: Services | None = application.bot_data.get("services")
     if found:
         found.recommender.close()

@@ -6,7 +6,8 @@ import numpy as np
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.results import EXPIRED, item_title, keyboard, send_page
+from bot.captions import product_name
+from bot.results import EXPIRED, item_title, keyboard, send_page, shop_links
 from bot.services import Services, services
 from bot.state import WHOLE, Look
 
@@ -39,7 +40,7 @@ async def on_more_like(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     hits = await found.recommender.search(vector, k, exclude=twins, filters=query.filters)
     fresh = found.store.new_query(update.effective_user.id if update.effective_user else None,
                                   vector, query.filters, twins, [h.id for h in hits])
-    name = index.product(source).get("meta", {}).get("productDisplayName") or source
+    name = product_name(index.product(source).get("meta", {}), source)
     await send_page(context, callback.message.chat.id, fresh, 0, hits, f"More like #{rank}: {name}")
 
 
@@ -123,4 +124,6 @@ async def on_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     shown = len(query.page(int(page), k)) if query else 0
     if query is not None and shown:
         look = found.store.look(query.look) if query.look else None
-        await callback.edit_message_reply_markup(keyboard(query, int(page), shown, k, look, with_feedback=False))
+        links = shop_links(found.recommender.index, query.page(int(page), k))
+        await callback.edit_message_reply_markup(keyboard(query, int(page), shown, k, look, with_feedback=False,
+                                                          links=links))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.services import services
+from indexing import Index
 
 HELP = (
     "Send me a photo of a piece of clothing, shoes or an accessory, and I'll show you the {k} most "
@@ -33,10 +36,34 @@ async def on_about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     index = found.recommender.index
     weights = index.fingerprint.get("weights", "?")
     await update.effective_message.reply_text(
-        f"Catalogue: {index.count:,} products.\n"
+        f"{catalogue_line(index)}\n"
         f"Model: ResNet50 ({weights} weights), global max pooling, 2048-d vectors, "
         f"nearest neighbours by Euclidean distance; served with {found.recommender.embedder.runtime}."
     )
+
+
+def catalogue_line(index: Index) -> str:
+    """How big the catalogue is, when it last followed the shop's feed, and how far a first build has come."""
+    line = f"Catalogue: {index.product_count:,} products"
+    if index.count > index.product_count:
+        line += f" ({index.count:,} photos)"
+    if index.shown_count < index.product_count:
+        line += f", {index.shown_count:,} in stock"
+    building = index.manifest.get("building")
+    if isinstance(building, dict):
+        line += (f". Still indexing: {building.get('done', 0):,} of {building.get('total', 0):,} products so far; "
+                 "more appear as they are ready")
+    elif index.manifest.get("synced"):
+        line += f", last synced {when(index.manifest['synced'])}"
+    return line + "."
+
+
+def when(stamp: str) -> str:
+    """An ISO time as `2026-11-27 08:15 UTC`."""
+    try:
+        return datetime.fromisoformat(stamp).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return stamp
 
 
 async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

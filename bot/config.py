@@ -39,6 +39,7 @@ class Settings:
     max_pending: int = 32
     query_ttl_hours: int = 72
     api_timeout: int = 30
+    reload_seconds: int = 2
 
     @property
     def bot_url(self) -> str:
@@ -115,4 +116,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         max_pending=_int(env, "MAX_PENDING", 32, 1, 10_000),
         query_ttl_hours=_int(env, "QUERY_TTL_HOURS", 72, 1, 24 * 365),
         api_timeout=_int(env, "API_TIMEOUT", 30, 1, 600),
+        reload_seconds=_int(env, "INDEX_RELOAD_SECONDS", 2, 0, 3600),
     )

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB to bots
 TOO_BIG = "That file is over 20 MB, more than Telegram lets me download. Please send it as a photo instead."
 TOO_MANY_PIXELS = "That image is too large for me to process. Please send a smaller photo."
-UNREADABLE = "I couldn't read that image. Please send a JPEG, PNG or WebP photo of the clothing."
+UNREADABLE = "I couldn't read that image. Please send a JPEG, PNG, WebP or HEIC photo of the clothing."
 BUSY = "I'm busy with a lot of photos right now. Please try again in a moment."
 BUTTONS_WAIT = 3.0  # seconds the buttons message may wait for the other users' albums in a burst
 

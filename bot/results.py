@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from collections.abc import Sequence
 
 from PIL import Image
@@ -17,20 +18,32 @@ from telegram.ext import ContextTypes
 from bot.album import send_album
 from bot.services import services
 from bot.state import WHOLE, Look, Query
-from indexing import Hit
+from indexing import Hit, Index
 from indexing.sheet import outline_items
 
 EXPIRED = "This search has expired. Please send the photo again."
 ITEMS_PER_ROW = 4
 
 
+def shop_links(index: Index, ids: Sequence[str]) -> list[str | None]:
+    """Each product's `link` from the feed, where it is an http(s) URL that a button may open."""
+    links: list[str | None] = []
+    for pid in ids:
+        link = index.product(pid).get("meta", {}).get("link", "") if pid in index else ""
+        links.append(link if re.match(r"^https?://[^\s]+$", link, re.IGNORECASE) else None)
+    return links
+
+
 def keyboard(query: Query, page: int, shown: int, k: int, look: Look | None = None,
-             with_feedback: bool = True) -> InlineKeyboardMarkup:
+             with_feedback: bool = True, links: Sequence[str | None] = ()) -> InlineKeyboardMarkup:
     # callback_data is capped at 64 bytes: short ids, the page and the rank are enough.
     rows = [
         [InlineKeyboardButton(f"🔎 #{rank}", callback_data=f"like|{query.id}|{page}|{rank}")
          for rank in range(1, shown + 1)],
     ]
+    shop = [InlineKeyboardButton(f"🛒 {rank}", url=link) for rank, link in enumerate(links, 1) if link]
+    if shop:
+        rows.append(shop)
     if look is not None and look.boxes:
         items = [InlineKeyboardButton(("▸ " if query.item == i else "") + f"Item {i + 1}",
                                       callback_data=f"item|{look.id}|{i}") for i in range(len(look.boxes))]
@@ -70,7 +83,8 @@ async def send_buttons(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: 
     look = found.store.look(query.look) if query.look else None
     text = "\n".join(line for line in (title, describe_filters(query.filters),
                                        "Tap 🔎 #n for more like that product.") if line)
-    markup = keyboard(query, page, shown, found.settings.top_k, look)
+    k = found.settings.top_k
+    markup = keyboard(query, page, shown, k, look, links=shop_links(found.recommender.index, query.page(page, k)))
     if look is None:
         await context.bot.send_message(chat_id, text, reply_markup=markup)
         return

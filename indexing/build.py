@@ -148,9 +148,13 @@ def build_index(
     ann: str = "auto",
     checkpoint_every: int = 256,
     progress: bool = True,
+    publish: bool = True,
     on_checkpoint: Callable[[int], None] | None = None,
 ) -> Report:
-    """Embed a catalogue into a new index at out, resuming an interrupted build of the same spec."""
+    """Embed a catalogue into a new index at out, resuming an interrupted build of the same spec.
+
+    publish: also commit the products embedded so far, now and then, for a bot to serve during the build.
+    """
     out = Path(out)
     started = time.monotonic()
     partial = out / PARTIAL
@@ -160,7 +164,7 @@ def build_index(
     if limit is not None:
         files = files[:limit]
     if not files:
-        raise BuildError(f"no images (.jpg .png .webp .bmp .gif) found in {', '.join(map(str, sources))}")
+        raise BuildError(f"no images (.jpg .png .webp .bmp .gif .heic) found in {', '.join(map(str, sources))}")
     table = read_metadata(metadata) if metadata else None
     embedder = embedder or KerasEmbedder(weights or Weights("imagenet"))
     spec = {
@@ -185,44 +189,38 @@ def build_index(
     bar = progress_bar(len(files), report.resumed, "embedding", progress)
     embedding_started = time.monotonic()
     buffer = Embedded()
+    probe = embedder.embed(probe_images())
+    extra = {
+        "images_copied": copy_images,
+        "columns": table.columns if table else [],
+        "source": {"images": [str(Path(s).resolve()) for s in sources], "metadata": str(metadata or "")},
+    }
+    # Until the build is done, the products embedded so far are published as an index generation now and
+    # then (at doubling counts, so all of them cost at most one more full write): a bot can serve them.
+    publish_at = checkpoint_every if publish and not copy_images else len(files) + 1
     for chunk in embed_files(todo, runner, batch_size, bar):
         buffer.extend(chunk)
         if len(buffer.ids) + len(buffer.failed) >= checkpoint_every:
             checkpoint.save(buffer)
             buffer = Embedded()
+            finished_count = len(checkpoint.finished_ids())
             if on_checkpoint:
-                on_checkpoint(len(checkpoint.finished_ids()))
+                on_checkpoint(finished_count)
+            if finished_count >= publish_at and finished_count < len(files):
+                if exported and not (out / ONNX_FILE).exists():
+                    shutil.copyfile(partial / ONNX_FILE, out / ONNX_FILE)
+                write_checkpoint(out, checkpoint, table, None, embedder.fingerprint, probe, exported, ann,
+                                 {**extra, "building": {"done": finished_count, "total": len(files)}})
+                publish_at = 2 * finished_count
     checkpoint.save(buffer)
     bar.close()
     report.embedding_seconds = time.monotonic() - embedding_started
     report.added = len(todo)
 
-    done = checkpoint.load()
-    order = sorted(range(len(done.ids)), key=lambda i: sort_key(done.ids[i]))
-    done = Embedded(
-        ids=[done.ids[i] for i in order],
-        files=[done.files[i] for i in order],
-        photos=[done.photos[i] for i in order],
-        vectors=[done.matrix()[order]],
-        failed=done.failed,
-    )
-    products = make_products(done, table, out if copy_images else None)
     if exported:
         shutil.move(partial / ONNX_FILE, out / ONNX_FILE)
-    write_index(
-        out,
-        vectors=done.matrix(),
-        products=products,
-        fingerprint=embedder.fingerprint,
-        probe=embedder.embed(probe_images()),
-        ann=ann,
-        keep_files={"extractor": exported} if exported else None,
-        extra={
-            "images_copied": copy_images,
-            "columns": table.columns if table else [],
-            "source": {"images": [str(Path(s).resolve()) for s in sources], "metadata": str(metadata or "")},
-        },
-    )
+    done, products = write_checkpoint(out, checkpoint, table, out if copy_images else None, embedder.fingerprint,
+                                      probe, exported, ann, extra)
     report.indexed = len(products)
     report.skipped = done.failed
     if table:
@@ -236,13 +234,36 @@ def build_index(
     return report
 
 
+def write_checkpoint(out: Path, checkpoint: Checkpoint, table: Metadata | None, destination: Path | None,
+                     fingerprint: dict[str, Any], probe: np.ndarray, exported: dict[str, Any], ann: str,
+                     extra: dict[str, Any]) -> tuple[Embedded, list[dict[str, Any]]]:
+    """Commit what the checkpoint holds as the index's next generation, products in id order."""
+    done = checkpoint.load()
+    order = sorted(range(len(done.ids)), key=lambda i: sort_key(done.ids[i]))
+    done = Embedded(
+        ids=[done.ids[i] for i in order],
+        files=[done.files[i] for i in order],
+        photos=[done.photos[i] for i in order],
+        vectors=[done.matrix()[order]],
+        failed=done.failed,
+    )
+    products = make_products(done, table, destination)
+    write_index(out, vectors=done.matrix(), products=products, fingerprint=fingerprint, probe=probe, ann=ann,
+                keep_files={"extractor": exported} if exported else None, extra=extra)
+    return done, products
+
+
 def serving_export(reference: KerasEmbedder, path: Path) -> tuple[Embedder, dict[str, Any]]:
     """Export first, then embed the catalogue with the export: ONNX Runtime is a third faster than
     TensorFlow here, and the vectors equal TensorFlow's within 1e-4 (checked on export and on resume)."""
     if not onnxruntime_available():
         raise FashionIndexError("onnxruntime is not installed")
     # A resumed build reuses the export that the interrupted run made.
-    entry = file_entry(path) if path.exists() else export_onnx(reference, path)
+    if path.exists():
+        entry = file_entry(path)
+    else:
+        log.info("exporting the extractor to ONNX for fast embedding and serving (once per index) ...")
+        entry = export_onnx(reference, path)
     runner = OnnxEmbedder(path, reference.fingerprint)
     probes = probe_images()
     if np.max(np.abs(runner.embed(probes) - reference.embed(probes))) > PROBE_TOLERANCE:
@@ -334,9 +355,12 @@ def remove_from_index(index_dir: str | Path, ids: Sequence[str]) -> tuple[list[s
     return sorted(doomed, key=sort_key), missing
 
 
-def commit(index: Index, vectors: np.ndarray, products: list[dict[str, Any]]) -> None:
+def commit(index: Index, vectors: np.ndarray, products: list[dict[str, Any]], ann: str | None = None,
+           **fields: Any) -> None:
+    """A new generation of an index with these rows; its extractor and settings carry over, fields are set."""
     manifest = index.manifest
-    extra = {key: manifest[key] for key in ("images_copied", "columns", "source") if key in manifest}
+    extra = {key: manifest[key] for key in ("images_copied", "columns", "source", "synced") if key in manifest}
+    extra.update(fields)
     kept = {role: entry for role, entry in manifest["files"].items() if role not in ("vectors", "probe", "products")}
     write_index(
         index.directory,
@@ -346,5 +370,5 @@ def commit(index: Index, vectors: np.ndarray, products: list[dict[str, Any]]) ->
         probe=index.probe,
         extra=extra,
         keep_files=kept,
-        ann=manifest.get("ann", "auto"),  # the graph is rebuilt for the new rows
+        ann=ann or manifest.get("ann", "auto"),  # the graph is rebuilt for the new rows
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from indexing.errors import BuildError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".heic", ".heif"}
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
-"""The `fashion-index` command: build, add, remove, query, info and eval, over the library."""
+"""The `fashion-index` command: build, sync, add, remove, query, info and eval, over the library."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from indexing.build import add_to_index, build_index, export_extractor, export_i
 from indexing.embedder import Embedder, Weights
 from indexing.errors import FashionIndexError
 from indexing.extractor import RUNTIMES, open_embedder
+from indexing.feeds import parse_columns
 from indexing.images import load_image, open_photo
 from indexing.index import Hit, Index
 from indexing.items import cut_out, item_pixels
@@ -41,6 +43,15 @@ def filters(pairs: Sequence[str] | None) -> dict[str, list[str]]:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    if args.feed:
+        from indexing.sync import build_from_feed
+
+        feed_report = build_from_feed(args.feed, args.out, weights=Weights.parse(args.weights),
+                                      overwrite=args.overwrite, columns=parse_columns(args.columns or ""),
+                                      batch_size=args.batch_size, progress=not args.quiet, ann=args.ann,
+                                      export=not args.no_export, checkpoint_every=args.checkpoint_every)
+        print(f"built {args.out}: {feed_report.summary()}; details in {Path(args.out) / 'sync-report.json'}")
+        return 0
     report = build_index(
         args.images,
         args.out,
@@ -56,6 +67,23 @@ def run_build(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(f"built {args.out}: {report.summary()}")
+    return 0
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    from indexing.sync import sync_feed
+
+    report = sync_feed(args.index, args.feed, columns=parse_columns(args.columns or ""), batch_size=args.batch_size,
+                       workers=args.workers, progress=not args.quiet and not args.json,
+                       checkpoint_every=args.checkpoint_every)
+    if args.json:
+        print(json.dumps(report.counts()))
+    else:
+        print(f"synced {args.index}: {report.summary()}")
+        for pid, reason in report.failures[:10]:
+            print(f"  {pid}: {reason}", file=sys.stderr)
+        if len(report.failures) > 10:
+            print(f"  ... {len(report.failures) - 10} more in {Path(args.index) / 'sync-report.json'}", file=sys.stderr)
     return 0
 
 
@@ -160,7 +188,9 @@ def run_info(args: argparse.Namespace) -> int:
     manifest = index.manifest
     size = sum(f.stat().st_size for f in index.directory.rglob("*") if f.is_file())
     print(f"index       {index.directory}")
-    print(f"products    {index.count}")
+    print(f"products    {index.product_count} ({index.count} photos, {index.shown_count} in stock)")
+    if manifest.get("synced"):
+        print(f"synced      {manifest['synced']} from {manifest.get('source', {}).get('feed', '?')}")
     print(f"dimension   {manifest['dim']} ({manifest['dtype']})")
     print(f"created     {manifest['created']}   updated {manifest['updated']}")
     exported = manifest["files"].get("extractor")
@@ -218,9 +248,12 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = top.add_subparsers(dest="command", required=True)
 
-    build = sub.add_parser("build", help="embed a folder of product photos into a new index")
-    build.add_argument("--images", required=True, nargs="+", help="folder(s) of <id>.jpg photos")
-    build.add_argument("--metadata", help="CSV with an 'id' column (e.g. styles.csv)")
+    build = sub.add_parser("build", help="embed a folder of product photos, or a product feed, into a new index")
+    source = build.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", nargs="+", help="folder(s) of <id>.jpg photos")
+    source.add_argument("--feed", metavar="FILE_OR_URL", help="a Google Merchant Center feed (TSV, CSV or XML)")
+    build.add_argument("--columns", metavar="ATTR=COLUMN,...", help="map a CSV's columns, e.g. id=ID,title=Name")
+    build.add_argument("--metadata", help="CSV with an 'id' column (e.g. styles.csv), with --images")
     build.add_argument("--out", required=True, help="index folder to create")
     build.add_argument("--weights", default="imagenet", help="imagenet (default), random[:SEED] or a .h5 file")
     build.add_argument("--batch-size", type=positive, default=8)
@@ -235,6 +268,18 @@ def parser() -> argparse.ArgumentParser:
                        help="save progress every N images (default 256); a rerun resumes from there")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(run=run_build)
+
+    sync = sub.add_parser("sync", help="make a feed-built index follow its feed: add, remove, re-embed what changed")
+    sync.add_argument("--index", required=True)
+    sync.add_argument("--feed", required=True, metavar="FILE_OR_URL")
+    sync.add_argument("--columns", metavar="ATTR=COLUMN,...", help="map a CSV's columns, e.g. id=ID,title=Name")
+    sync.add_argument("--json", action="store_true", help="print one JSON summary object")
+    sync.add_argument("--workers", type=positive, default=8, help="parallel downloads (default 8)")
+    sync.add_argument("--batch-size", type=positive, default=8)
+    sync.add_argument("--checkpoint-every", type=positive, default=256, metavar="N",
+                      help="save progress every N photos embedded (default 256); a rerun resumes from there")
+    sync.add_argument("--quiet", action="store_true", help="no progress bars")
+    sync.set_defaults(run=run_sync)
 
     add = sub.add_parser("add", help="add (or replace) products in an index")
     add.add_argument("--index", required=True)
@@ -286,9 +331,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # TensorFlow's C++ start-up lines (oneDNN, CUDA probing) are not this tool's output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "quiet", False) and not getattr(args, "json", False):
+        steps = logging.StreamHandler()  # the library's step lines ("exporting the extractor ...")
+        steps.setFormatter(logging.Formatter("%(message)s"))
+        steps.addFilter(lambda record: record.levelno == logging.INFO)
+        logging.getLogger("indexing").addHandler(steps)
+        logging.getLogger("indexing").setLevel(logging.DEBUG if args.debug else logging.INFO)
+        for handler in logging.getLogger().handlers:  # the root's: warnings and errors, as before
+            handler.setLevel(logging.DEBUG if args.debug else logging.WARNING)
     try:
         return int(args.run(args))
     except FashionIndexError as exc:

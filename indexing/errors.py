@@ -35,3 +35,11 @@ class WeightsError(FashionIndexError):
 
 class BuildError(FashionIndexError):
     """A build, add or remove could not proceed."""
+
+
+class FeedError(FashionIndexError):
+    """A product feed could not be read: malformed, unsafe, too large, or missing what a product needs."""
+
+
+class DownloadError(ImageError):
+    """An image URL gave no usable image: refused, unreachable, too large, or not an image."""

@@ -106,6 +106,13 @@ def add_file(directory: Path, role: str, entry: dict[str, Any]) -> None:
     atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
 
 
+def update_manifest(directory: Path, **fields: Any) -> None:
+    """Set top-level manifest fields (not the data files), atomically; the generation stays."""
+    manifest = read_manifest(directory)
+    manifest.update(fields)
+    atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+
+
 def load_npy(path: Path, *, mmap: bool) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)

@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageOps
 
 from indexing.errors import ImageTooLargeError, UnreadableImageError
@@ -16,7 +17,14 @@ SIZE = 224
 MAX_PIXELS = 40_000_000
 MAX_BYTES = 50 * 1024 * 1024
 BACKGROUND = (255, 255, 255)  # the catalogue's own background colour
-FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "MPO")
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "MPO", "HEIF")
+# iPhones send HEIC when a photo is sent as a file.
+pillow_heif.register_heif_opener()
+# The leading bytes of each format, and the suffix its files get: a download's type is taken from its
+# bytes, never from what the server says it is.
+SIGNATURES = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"GIF87a", "gif"), (b"GIF89a", "gif"),
+              (b"BM", "bmp"))
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 # Item cut-outs want a photo with this short side: an item a third of the photo wide still fills 224 pixels.
 CUT_SIDE = 480
 EXIF_ORIENTATION = 0x0112
@@ -44,6 +52,18 @@ def read_bytes(source: bytes | str | Path) -> bytes:
     if not data:
         raise UnreadableImageError("the file is empty")
     return data
+
+
+def image_type(data: bytes) -> str | None:
+    """The file suffix for an image's bytes (jpg, png, gif, webp, bmp, heic), or None if they are none of those."""
+    for signature, suffix in SIGNATURES:
+        if data.startswith(signature):
+            return suffix
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        return "heic"
+    return None
 
 
 def open_image(data: bytes, *, max_pixels: int = MAX_PIXELS, draft: int | None = None) -> Image.Image:

@@ -18,6 +18,41 @@ from indexing.errors import FashionIndexError, IndexFormatError
 from indexing.files import checked_file, load_npy, read_manifest
 from indexing.products import ProductTable
 
+# Feeds' spellings of a product that is not for sale now: kept in the index (a restock costs no
+# embedding), never shown.
+OUT_OF_STOCK = {"out of stock", "out_of_stock"}
+
+
+def groups(products: ProductTable) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: its product's number, and its collapse group's number.
+
+    A collapse group is the products that the results show once: those that share a byte-identical
+    photo (the Kaggle set lists some products twice) or an item_group_id (one shirt in four colours).
+    """
+    product = products.ids.codes()
+    parent = list(range(int(product.max()) + 1 if len(product) else 0))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for column in (list(products.photos), products.column("item_group_id")):
+        first: dict[str, int] = {}
+        for row, key in enumerate(column):
+            if key:
+                a, b = root(int(product[row])), root(first.setdefault(key, int(product[row])))
+                parent[max(a, b)] = min(a, b)
+    return product, np.array([root(int(p)) for p in product], np.int64)
+
+
+def visible_rows(products: ProductTable) -> np.ndarray | None:
+    """Rows that may be shown (None: all of them)."""
+    stock = products.column("availability")
+    hidden = np.array([(value or "").strip().lower() in OUT_OF_STOCK for value in stock], dtype=bool)
+    return ~hidden if hidden.any() else None
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -62,8 +97,8 @@ class Index:
         self.products = ProductTable(products)
         self.probe = probe
         self.ids = self.products.ids
-        groups: dict[str, int] = {}
-        self._photo_group = np.array([groups.setdefault(p, len(groups)) for p in self.products.photos], np.int64)
+        self._product, self._group = groups(self.products)
+        self._visible = visible_rows(self.products)
 
     @classmethod
     def load(cls, directory: str | Path) -> Index:
@@ -85,7 +120,7 @@ class Index:
             not isinstance(products, list)
             or len(products) != count
             or not all(isinstance(p, dict) and isinstance(p.get("id"), str) for p in products)
-            or len({p["id"] for p in products}) != count
+            or len({(p["id"], p.get("image")) for p in products}) != count
         ):
             raise IndexFormatError(f"index {directory}: products do not match the manifest")
         graph = None
@@ -95,7 +130,19 @@ class Index:
 
     @property
     def count(self) -> int:
+        """Rows: photos, one or more per product."""
         return len(self.ids)
+
+    @property
+    def product_count(self) -> int:
+        return int(self._product.max()) + 1 if self.count else 0
+
+    @property
+    def shown_count(self) -> int:
+        """Products that can be shown: those in stock."""
+        if self._visible is None:
+            return self.product_count
+        return len(np.unique(self._product[self._visible]))
 
     @property
     def fingerprint(self) -> dict[str, Any]:
@@ -105,15 +152,17 @@ class Index:
         return product_id in self.ids
 
     def position(self, product_id: str) -> int:
+        """The row of a product's main photo."""
         found = self.ids.position(product_id)
         if found is None:
             raise KeyError(product_id)
         return found
 
     def positions(self, product_ids: Iterable[str]) -> list[int]:
-        """Where these products are, leaving out any the index does not hold."""
-        found = (self.ids.position(pid) for pid in product_ids)
-        return [p for p in found if p is not None]
+        """Every row of these products, leaving out any the index does not hold."""
+        found = [self.ids.position(pid) for pid in product_ids]
+        codes = [self._product[p] for p in found if p is not None]
+        return np.flatnonzero(np.isin(self._product, codes)).tolist() if codes else []
 
     def product(self, product_id: str) -> dict[str, Any]:
         return self.products[self.position(product_id)]
@@ -133,15 +182,21 @@ class Index:
         return out
 
     def same_photo(self, a: str, b: str) -> bool:
-        """True for one product, or two listings that share a byte-identical photo."""
-        return bool(self._photo_group[self.position(a)] == self._photo_group[self.position(b)])
+        """True for one product, or two that the results show once (a shared photo or item group)."""
+        return bool(self._group[self.position(a)] == self._group[self.position(b)])
 
     def ids_with_photo(self, product_id: str) -> list[str]:
-        group = self._photo_group[self.position(product_id)]
-        return [self.ids[i] for i in np.flatnonzero(self._photo_group == group)]
+        """The product and those shown in its place: see same_photo."""
+        group = self._group[self.position(product_id)]
+        return list(dict.fromkeys(self.ids[i] for i in np.flatnonzero(self._group == group)))
 
     def image_path(self, product_id: str) -> Path:
+        """The product's main photo."""
         return self.directory / self.product(product_id)["image"]
+
+    def hit_path(self, hit: Hit) -> Path:
+        """The photo that the hit matched by."""
+        return self.directory / hit.product["image"]
 
     def facets(self) -> dict[str, list[str]]:
         """Filterable columns and their values, as spelled in the catalogue."""
@@ -156,9 +211,10 @@ class Index:
         filters: Mapping[str, Sequence[str]] | None = None,
         collapse_duplicates: bool = True,
     ) -> list[Hit]:
-        """The k nearest products to a query vector by Euclidean distance.
+        """The k nearest products to a query vector by Euclidean distance, each by its nearest photo.
 
         Distances are always exact; with an approximate-search graph only the candidates are not.
+        Out-of-stock products are never returned; collapse_duplicates: show a collapse group once.
         """
         if k < 1 or self.count == 0:
             return []
@@ -222,7 +278,8 @@ class Index:
         return self._top(sims, positions, k, collapse)
 
     def _top(self, sims: np.ndarray, positions: np.ndarray | None, k: int, collapse: bool) -> list[Hit]:
-        """The k best rows of sims (rows are index positions, or positions[row]), one per photo."""
+        """The k best rows of sims (rows are index positions, or positions[row]), one per product
+        (or per collapse group)."""
         n = len(sims)
         wanted = min(n, 4 * k + 16)
         while True:
@@ -235,8 +292,8 @@ class Index:
                 position = int(row if positions is None else positions[row])
                 if sim == -np.inf:
                     break
-                group = int(self._photo_group[position])
-                if collapse and group in seen:
+                group = int((self._group if collapse else self._product)[position])
+                if group in seen:
                     continue
                 seen.add(group)
                 distance = float(np.sqrt(max(0.0, 2.0 - 2.0 * sim)))
@@ -248,10 +305,11 @@ class Index:
             wanted = min(n, wanted * 4)
 
     def filter_mask(self, filters: Mapping[str, Sequence[str]] | None) -> np.ndarray | None:
-        """Rows that match every column (any of its values, case-insensitively); None if no filter."""
+        """Rows that may be shown and match every column (any of its values, case-insensitively);
+        None if that is every row."""
         if not filters:
-            return None
-        mask = np.ones(self.count, dtype=bool)
+            return self._visible
+        mask = np.ones(self.count, dtype=bool) if self._visible is None else self._visible.copy()
         for column, wanted in filters.items():
             if column not in self.products.facets:
                 raise FashionIndexError(

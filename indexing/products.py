@@ -61,9 +61,20 @@ class Strings(Sequence["str | None"]):
     def __contains__(self, value: object) -> bool:
         return self.position(value) is not None
 
+    def codes(self) -> np.ndarray:
+        """A number per cell, equal for equal strings: 0, 1, 2 ... in order of first appearance."""
+        out = np.empty(len(self), np.int64)
+        seen: dict[str | None, int] = {}
+        for i in range(len(self)):
+            out[i] = seen.setdefault(self[i], len(seen))
+        return out
+
 
 class ProductTable(Sequence[dict[str, Any]]):
-    """Reads like a list of {"id", "image", "photo", "meta": {...}} records, built anew on access."""
+    """Reads like a list of {"id", "image", "photo", "meta": {...}} records, built anew on access.
+
+    A record is one photo: a product with several photos has several records, with the same id and meta.
+    """
 
     def __init__(self, records: Sequence[dict[str, Any]]):
         self.ids = Strings(r["id"] for r in records)
@@ -104,6 +115,13 @@ class ProductTable(Sequence[dict[str, Any]]):
             if value is not None:
                 meta[column] = value
         return {"id": self.ids[i], "image": self.images[i], "photo": self.photos[i], "meta": meta}
+
+    def column(self, name: str) -> list[str | None]:
+        """One meta column, a cell per row (None where a row lacks it)."""
+        if name in self.facets:
+            values, codes = self.facets[name]
+            return [values[int(c)] for c in codes]
+        return list(self.text[name]) if name in self.text else [None] * len(self)
 
     def filterable(self) -> dict[str, list[str]]:
         return {c: [v for v in values if v is not None] for c, (values, _) in self.facets.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from PIL import Image, ImageDraw
 from indexing import KerasEmbedder, Weights, build_index
 from indexing.build import export_extractor
 from tests.fake_telegram import FakeTelegram
+from tests.feed_server import FeedServer
 from tests.harness import RunningBot, settings_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +109,23 @@ def shared_catalogue() -> Path:
     if not (SHARED / "images").is_dir():
         pytest.skip(f"the fashion-small data set is not at {SHARED} (set FASHION_DATASET)")
     return SHARED
+
+
+@pytest.fixture
+def server():
+    """A shop's web server on loopback, for feeds and their images."""
+    running = FeedServer().start()
+    yield running
+    running.stop()
+
+
+def wait_for_file(folder: Path, name: str, process, timeout: float = 300) -> None:
+    """Until folder/name exists, while process runs (to kill it at that point)."""
+    deadline = time.monotonic() + timeout
+    while not (folder / name).exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 
 # -- the bot against the fake Bot API --------------------------------------------------------------------

@@ -353,8 +353,8 @@ def test_an_unexpected_error_is_logged_and_the_user_told(fake, bot, monkeypatch,
 
 def test_a_catalogue_photo_missing_on_disk_is_left_out_and_logged(fake, bot, catalogue, monkeypatch, caplog):
     index = bot.services.recommender.index
-    real = index.image_path
-    monkeypatch.setattr(index, "image_path", lambda pid: catalogue[0] / "gone.jpg" if pid == "1013" else real(pid))
+    real = index.hit_path
+    monkeypatch.setattr(index, "hit_path", lambda hit: catalogue[0] / "gone.jpg" if hit.id == "1013" else real(hit))
     fake.send_photo(USER, (catalogue[0] / "1013.jpg").read_bytes(), width=60, height=80)
     album = fake.wait_for("sendMediaGroup", chat_id=USER)[0]
     assert len(album.album()) == 4 and "1013" not in album_ids(album)

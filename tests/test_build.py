@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from indexing import Index, KerasEmbedder, Weights, add_to_index, build_index, o
 from indexing.errors import BuildError, ExtractorMismatchError, IndexExistsError, WeightsError
 from indexing.extractor import verify_embedder
 from indexing.images import load_image
-from tests.conftest import ROOT, draw_product, make_catalogue
+from tests.conftest import ROOT, draw_product, make_catalogue, wait_for_file
 
 
 def test_round_trip_photo_of_a_product_finds_it_first(built_index, catalogue, embedder):
@@ -72,15 +71,12 @@ def test_kill_9_mid_build_then_rerun_equals_an_uninterrupted_build(tmp_path, cat
 
     out = tmp_path / "crashed"
     victim = run_build(images, styles, out)
-    deadline = time.monotonic() + 240
-    while not list((out / ".partial").glob("chunk-000002.json")):
-        assert victim.poll() is None, victim.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for_file(out / ".partial", "chunk-000002.json", victim)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    assert not (out / "manifest.json").exists()
     saved = len(list((out / ".partial").glob("chunk-*.json")))
+    if (out / "manifest.json").exists():  # a generation published for a bot to serve meanwhile: incomplete
+        assert Index.load(out).manifest["building"]["total"] == 48
     assert 2 <= saved < 6  # 48 images, 8 per checkpoint: killed part-way
 
     resumed = run_build(images, styles, out)
@@ -189,3 +185,22 @@ def test_local_weights_file_for_offline_servers(tmp_path, catalogue, embedder):
     KerasEmbedder(Weights("random", seed=2)).model.save_weights(other)
     with pytest.raises(WeightsError, match="WEIGHTS_PATH"):
         open_embedder(index, weights_path=other)  # a different file is not taken for the right one
+
+
+def test_a_build_publishes_the_products_embedded_so_far_for_a_bot_to_serve(tmp_path, embedder):
+    images = tmp_path / "imgs"
+    make_catalogue(images, count=40)
+    seen = []
+
+    def look(done: int) -> None:
+        if (tmp_path / "idx" / "manifest.json").exists():
+            index = Index.load(tmp_path / "idx")
+            seen.append((index.count, index.manifest.get("building")))
+
+    build_index([images], tmp_path / "idx", embedder=embedder, batch_size=4, checkpoint_every=4, export=False,
+                progress=False, on_checkpoint=look)
+    # published at 4, 8, 16 and 32 products (doubling), each generation whole and searchable
+    assert [count for count, _ in seen] == [4, 8, 8, 16, 16, 16, 16, 32, 32]
+    assert seen[-1][1] == {"done": 32, "total": 40}
+    final = Index.load(tmp_path / "idx")
+    assert final.count == 40 and "building" not in final.manifest

@@ -1,0 +1,69 @@
+"""Follow the index folder: switch to each generation that a build, sync, add or remove commits, with no restart
+and no request dropped (a batch in flight finishes on the generation it started with)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from bot.filter_words import Vocabulary
+from bot.services import Services
+from indexing import FashionIndexError, Index
+from indexing.errors import ExtractorMismatchError
+from indexing.files import MANIFEST, read_manifest
+
+log = logging.getLogger(__name__)
+# Manifest fields that change without a new generation (a sync that found nothing new, a build's progress).
+PROGRESS_FIELDS = ("synced", "updated", "building")
+
+
+def stamp(directory: Path) -> tuple[int, int, int] | None:
+    try:
+        status = (directory / MANIFEST).stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size, status.st_ino
+
+
+def newer_generation(directory: Path, current: Index) -> Index | None:
+    """The index's new generation, loaded, or None if only progress fields changed (copied into current)."""
+    manifest = read_manifest(directory)
+    if manifest.get("generation") == current.manifest.get("generation"):
+        for key in PROGRESS_FIELDS:
+            if key in manifest:
+                current.manifest[key] = manifest[key]
+            else:
+                current.manifest.pop(key, None)
+        return None
+    fresh = Index.load(directory)
+    if fresh.fingerprint != current.fingerprint:
+        raise ExtractorMismatchError("the index was rebuilt with another extractor: restart the bot to serve it")
+    return fresh
+
+
+def switch(found: Services, fresh: Index) -> None:
+    found.recommender.index = fresh
+    found.vocabulary = Vocabulary(fresh.facets())
+
+
+async def follow_index(found: Services, every: float) -> None:
+    """Every `every` seconds, look at the manifest; load a new generation in a thread and switch to it."""
+    directory = found.settings.index_dir
+    seen = stamp(directory)
+    while True:
+        await asyncio.sleep(every)
+        now = stamp(directory)
+        if now == seen:
+            continue
+        current = found.recommender.index
+        try:
+            fresh = await asyncio.to_thread(newer_generation, directory, current)
+        except FashionIndexError as exc:  # half-replaced by a writer, or refused: try again next time
+            log.warning("the index changed but cannot be served yet: %s", exc)
+            continue
+        seen = now
+        if fresh is not None:
+            switch(found, fresh)
+            log.info("catalogue updated: generation %s, %d products (%d photos)",
+                     fresh.manifest.get("generation"), fresh.product_count, fresh.count)

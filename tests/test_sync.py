@@ -1,0 +1,114 @@
+"""Indexes built from a feed served on loopback: several photos per product, stock, variants, bad links, sync."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from indexing import Index, load_image
+from indexing.download import ImageCache
+from indexing.sync import build_from_feed, sync_feed
+from tests.conftest import draw_product
+from tests.shop import generated_shop, jpeg
+
+
+def quick_cache(folder) -> ImageCache:
+    """Short timeouts, one retry: the failure cases take seconds, not minutes."""
+    return ImageCache(folder / "feed-images", timeout=1.0, retries=1)
+
+
+def build(shop, out, embedder, **options):
+    return build_from_feed(shop.feed(), out, embedder=embedder, export=False, progress=False, **options)
+
+
+def test_every_photo_is_embedded_and_results_are_products_shown_by_the_photo_that_matched(server, embedder,
+                                                                                         tmp_path):
+    shop = generated_shop(server, 12, extra_every=3)  # products 1000, 1003, 1006, 1009 have 3 photos
+    report = build(shop, tmp_path / "idx", embedder)
+    index = Index.load(tmp_path / "idx")
+    assert report.counts()["added"] == 12 and report.embedded == 12 + 4 * 2
+    assert index.product_count == 12 and index.count == 20
+    mirrored = server.images["1003-2.jpg"]  # the second photo of product 1003
+    hits = index.search(embedder.embed(load_image(mirrored)[None])[0], 5)
+    assert [h.id for h in hits].count("1003") == 1 and hits[0].id == "1003"
+    assert index.hit_path(hits[0]).read_bytes() == mirrored
+    assert hits[0].meta["price"] == "1299.00 INR" and hits[0].meta["link"] == "https://shop.example/p/1003"
+
+
+def test_out_of_stock_products_are_never_shown_and_a_restock_embeds_nothing(server, embedder, tmp_path):
+    shop = generated_shop(server, 8)
+    shop.products["1002"].attributes["availability"] = "out_of_stock"
+    build(shop, tmp_path / "idx", embedder)
+    index = Index.load(tmp_path / "idx")
+    query = index.vector("1002")
+    assert "1002" in index and "1002" not in [h.id for h in index.search(query, 8)]
+    shop.products["1002"].attributes["availability"] = "in stock"
+    report = sync_feed(tmp_path / "idx", shop.feed(), embedder=embedder, progress=False)
+    assert report.counts() == {"added": 0, "removed": 0, "updated": 1, "embedded": 0, "unchanged": 7, "failed": 0}
+    assert Index.load(tmp_path / "idx").search(query, 1)[0].id == "1002"
+
+
+def test_variants_of_one_item_group_collapse_to_the_best(server, embedder, tmp_path):
+    shop = generated_shop(server, 6)
+    for pid in ("1000", "1001", "1002"):
+        shop.products[pid].attributes["item_group_id"] = "SHIRT"
+    build(shop, tmp_path / "idx", embedder)
+    index = Index.load(tmp_path / "idx")
+    hits = index.search(index.vector("1001"), 6)
+    assert hits[0].id == "1001" and not {"1000", "1002"} & {h.id for h in hits}
+    assert len(hits) == 4  # 6 products, 3 of them one group
+
+
+def test_bad_links_are_reported_and_skipped_and_the_rest_is_indexed(server, embedder, tmp_path):
+    shop = generated_shop(server, 4, extra_every=99)
+    server.images["flaky"] = jpeg(draw_product("Green", "Jeans", seed=9))
+    bad = {"2001": "/broken", "2002": "/slow", "2003": "/html", "2004": "/huge", "2005": "/loop",
+           "2006": "/flaky", "2007": "file:///etc/passwd"}
+    for pid, path in bad.items():
+        shop.add(pid, draw_product("Red", "Shoes", seed=int(pid))).photos = [path if ":" in path else server.url + path]
+    report = build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder, export=False, progress=False,
+                             cache=quick_cache(tmp_path / "idx"))
+    reasons = dict(report.failures)
+    assert sorted(report.without_image) == ["2001", "2002", "2003", "2004", "2005", "2007"]
+    assert "HTTP 404" in reasons["2001"] and "gave up after 2 tries" in reasons["2002"]
+    assert "not an image" in reasons["2003"] and "text/html" not in reasons["2003"]  # sniffed, not trusted
+    assert "over the" in reasons["2004"] and "redirect" in reasons["2005"] and "only http" in reasons["2007"]
+    index = Index.load(tmp_path / "idx")
+    assert sorted(set(index.ids)) == ["1000", "1001", "1002", "1003", "2006"]  # flaky: retried, then fine
+    assert report.failed == 6 and not list((tmp_path / "idx").glob("../*.tmp"))
+
+
+def test_one_sync_applies_exactly_what_changed_in_the_feed(server, embedder, tmp_path):
+    shop = generated_shop(server, 60, extra_every=4)
+    build(shop, tmp_path / "idx", embedder)
+    before = server.downloads()
+    for pid in [str(1000 + i) for i in range(10)]:
+        del shop.products[pid]
+    for i in range(10):
+        shop.add(str(3000 + i), draw_product("Black", "Shoes", seed=3000 + i))
+    changed = [str(1010 + i) for i in range(5)]
+    for i, pid in enumerate(changed):
+        shop.replace_photo(pid, draw_product("Yellow", "Watches", seed=500 + i))
+    for pid in [str(1020 + i) for i in range(20)]:
+        shop.products[pid].attributes["price"] = "999.00 INR"
+    report = sync_feed(tmp_path / "idx", shop.feed(), embedder=embedder, progress=False)
+    assert report.counts() == {"added": 10, "removed": 10, "updated": 25, "embedded": 15, "unchanged": 25,
+                               "failed": 0}
+    assert server.downloads() - before == 15  # the rest answered 304 Not Modified
+    index = Index.load(tmp_path / "idx")
+    assert index.product_count == 60 and "1000" not in index and "3009" in index
+    assert index.product("1025")["meta"]["price"] == "999.00 INR"
+    new_photo = embedder.embed(load_image(server.images["1012.jpg"])[None])[0]
+    assert index.search(new_photo, 1)[0].id == "1012"
+    assert np.allclose(index.vector("1012"), new_photo, atol=1e-5)
+
+
+def test_a_feed_that_turns_bad_loses_nothing(server, embedder, tmp_path):
+    shop = generated_shop(server, 6)
+    build(shop, tmp_path / "idx", embedder)
+    manifest = (tmp_path / "idx" / "manifest.json").read_bytes()
+    server.feeds["tsv"] = b"id\ttitle\timage_link\n1000\tShirt\thttp://x/a.jpg\n1000\tCoat\thttp://x/b.jpg\n"
+    with pytest.raises(Exception, match="row 3: duplicate id '1000'"):
+        sync_feed(tmp_path / "idx", f"{server.url}/feed.tsv", embedder=embedder, progress=False)
+    assert (tmp_path / "idx" / "manifest.json").read_bytes() == manifest
+    assert Index.load(tmp_path / "idx").product_count == 6

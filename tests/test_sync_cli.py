@@ -1,0 +1,76 @@
+"""`fashion-index build --feed` and `sync` as a shop owner runs them: a few hundred catalogue products served
+on loopback, the feed changed, a sync killed with -9 and rerun."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from indexing import Index, KerasEmbedder, Weights, load_image
+from tests.conftest import ROOT, draw_product, wait_for_file
+from tests.shop import catalogue_shop
+
+pytestmark = pytest.mark.slow
+
+
+def fashion_index(*argv: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "indexing", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finished(process: subprocess.Popen) -> str:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+    return out
+
+
+def test_build_change_sync_and_kill_9_mid_sync(server, shared_catalogue, tmp_path):
+    shop = catalogue_shop(server, shared_catalogue, 200)  # 100 of them with two more photos: 400 photos
+    out = tmp_path / "idx"
+    built = finished(fashion_index("build", "--feed", shop.feed(), "--out", str(out), "--weights", "random:0",
+                                   "--no-export", "--quiet"))
+    assert "200 products in the index: 200 added" in built and "400 embedded" in built
+    assert "oneDNN" not in built
+
+    # 10 added, 10 removed, 5 photos changed, 20 prices changed
+    ids = list(shop.products)
+    for pid in ids[:10]:
+        del shop.products[pid]
+    extra = sorted((shared_catalogue / "images").glob("*.jpg"), key=lambda p: int(p.stem))[200:360]
+    from PIL import Image
+    for path in extra[:10]:
+        with Image.open(path) as image:
+            shop.add(path.stem, image.convert("RGB"))
+    for i, pid in enumerate(ids[11:21:2]):  # products with a single photo
+        shop.replace_photo(pid, draw_product("Red", "Shoes", seed=i))
+    for pid in ids[30:50]:
+        shop.products[pid].attributes["price"] = "499.00 INR"
+    summary = json.loads(finished(fashion_index("sync", "--index", str(out), "--feed", shop.feed(), "--json")))
+    assert summary == {"added": 10, "removed": 10, "updated": 25, "embedded": 15, "unchanged": 165, "failed": 0}
+
+    # 150 more products; the sync is killed after its first checkpoint, then run again
+    for path in extra[10:]:
+        with Image.open(path) as image:
+            shop.add(path.stem, image.convert("RGB"))
+    feed = shop.feed()
+    victim = fashion_index("sync", "--index", str(out), "--feed", feed, "--checkpoint-every", "16", "--quiet")
+    wait_for_file(out / ".partial-sync", "chunk-000002.json", victim)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert Index.load(out).product_count == 200  # the old generation, whole
+    downloads = server.downloads()
+    summary = json.loads(finished(fashion_index("sync", "--index", str(out), "--feed", feed, "--json")))
+    assert summary["added"] == 150 and summary["embedded"] == 150 and summary["removed"] == 0
+    assert server.downloads() - downloads < 150  # what the killed run fetched stays cached
+    index = Index.load(out)
+    assert index.product_count == 350 and not (out / ".partial-sync").exists()
+    embedder = KerasEmbedder(Weights("random", 0))
+    newest = extra[-1]
+    found = index.search(embedder.embed(load_image(newest)[None])[0], 1)[0]
+    assert found.id == newest.stem and found.meta["title"] == f"Product {newest.stem}"
+    assert np.isfinite(np.asarray(index.vectors)).all()
