@@ -30,7 +30,22 @@ index: setup
 			--out $(INDEX) --weights $(WEIGHTS); \
 	fi
 
-run: index
+# A first run does not wait for the whole catalogue: the build runs in the background (log in
+# $(INDEX)-build.log) and publishes its products as it goes; the bot starts on the first ones and
+# follows the build. Stopping the bot stops the build too; `make run` again resumes it.
+run: setup
+	@if [ -f $(INDEX)/manifest.json ] && [ ! -d $(INDEX)/.partial ]; then \
+		INDEX_DIR=$(INDEX) exec $(VENV)/bin/fashion-bot; \
+	fi; \
+	echo "indexing $(DATASET) in the background (progress: tail -f $(INDEX)-build.log);" \
+		"the bot starts as soon as the first products are ready"; \
+	$(VENV)/bin/fashion-index build --images $(DATASET)/images --metadata $(DATASET)/styles.csv \
+		--out $(INDEX) --weights $(WEIGHTS) > $(INDEX)-build.log 2>&1 & build=$$!; \
+	trap 'kill $$build 2>/dev/null' EXIT INT TERM; \
+	while [ ! -f $(INDEX)/manifest.json ]; do \
+		if ! kill -0 $$build 2>/dev/null; then tail -n 5 $(INDEX)-build.log; exit 1; fi; \
+		sleep 1; \
+	done; \
 	INDEX_DIR=$(INDEX) $(VENV)/bin/fashion-bot
 
 bench: setup

@@ -13,6 +13,9 @@ TITLES = {
     "bot": "The bot (`python -m bot`) against the fake Bot API on loopback, 44,072 products",
     "ann": "Approximate search at scale (real-photo vectors, perturbed up to size)",
     "resize": "Resize policy (random weights: geometry agreement only, not recommendation quality)",
+    "feed": "A product feed on loopback: 2,000 products built from the feed and from a folder of the same "
+            "photos (same ONNX model), then a sync of the unchanged feed",
+    "first-run": "`make run` with no index: the bot serves while the full catalogue is indexed",
 }
 
 

@@ -306,7 +306,8 @@ def main() -> None:
         print(json.dumps(stage_timing(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", help="comma-separated sections: " + ", ".join([*SECTIONS, "bot", "ann"]))
+    parser.add_argument("--only", help="comma-separated sections: " + ", ".join([*SECTIONS, "bot", "ann", "feed",
+                                                                                    "first-run"]))
     parser.add_argument("--build-images", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--real-index", help="for --only ann: an index of real catalogue photos to scale up")
@@ -323,6 +324,14 @@ def main() -> None:
             from benchmarks.bot_latency import bench_bot
 
             result = bench_bot(DATASET, Path(args.bot_code) if args.bot_code else ROOT)
+        elif name == "feed":
+            from benchmarks.feed_sync import bench_feed
+
+            result = bench_feed()
+        elif name == "first-run":
+            from benchmarks.first_run import bench_first_run
+
+            result = bench_first_run()
         elif name == "ann":
             from benchmarks.ann_scale import bench_ann
 

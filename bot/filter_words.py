@@ -6,11 +6,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-# Checked in this order: a word that could be two things counts as the first.
-COLUMNS = ("gender", "baseColour", "articleType", "subCategory")
+# Checked in this order: a word that could be two things counts as the first. The Kaggle catalogue's
+# columns, then a product feed's (Merchant Center spells gender male/female/unisex).
+COLUMNS = ("gender", "baseColour", "color", "articleType", "subCategory")
 SYNONYMS = {
     "men": ["man", "male", "mens", "gents", "guy", "guys"],
     "women": ["woman", "female", "womens", "ladies", "lady"],
+    "male": ["men", "man", "mens", "gents", "guy", "guys"],
+    "female": ["women", "woman", "womens", "ladies", "lady"],
     "boys": ["boy"],
     "girls": ["girl"],
     "tshirts": ["tee", "tees"],

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from bot.captions import shopper_price
+from bot.filter_words import Vocabulary
 from indexing import Index
 from indexing.sync import build_from_feed, sync_feed
 from tests.conftest import draw_product
@@ -104,3 +105,8 @@ def test_a_sync_while_serving_is_picked_up_without_a_restart_and_drops_nothing(f
 ])
 def test_prices_read_the_way_shoppers_write_them(feed, shown):
     assert shopper_price(feed) == shown
+
+
+def test_caption_words_filter_a_feed_catalogue_by_its_own_spellings():
+    found = Vocabulary({"gender": ["male", "female", "unisex"], "color": ["Red", "Navy Blue"]}).find("ladies navy blue")
+    assert found.filters == {"gender": ["female"], "color": ["Navy Blue"]}

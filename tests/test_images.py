@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from indexing.errors import ImageTooLargeError, UnreadableImageError
-from indexing.images import load_image
+from indexing.images import image_type, load_image
 from tests.conftest import draw_product
 
 
@@ -125,3 +125,20 @@ def test_draft_decode_matches_full_decode(embedder):
     assert np.abs(fast.astype(int) - full.astype(int)).mean() < 2.0
     a, b = embedder.embed(np.stack([fast, full]))
     assert float(a @ b) > 0.999
+
+
+def test_heic_from_an_iphone_loads_like_the_same_photo_as_jpeg():
+    image = draw_product("Green", "Jeans", size=(120, 160), seed=4)
+    heic = io.BytesIO()
+    image.save(heic, "HEIF", quality=95)
+    assert image_type(heic.getvalue()) == "heic"
+    loaded = load_image(heic.getvalue()).astype(int)
+    reference = load_image(encode(image, "PNG")).astype(int)
+    assert loaded.shape == (224, 224, 3) and np.abs(loaded - reference).mean() < 4
+
+
+@pytest.mark.parametrize(("fmt", "suffix"), [("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"), ("GIF", "gif"),
+                                             ("BMP", "bmp")])
+def test_image_type_is_sniffed_from_the_bytes(fmt, suffix):
+    assert image_type(encode(draw_product("Red", "Shoes"), fmt)) == suffix
+    assert image_type(b"<!doctype html><html>") is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -112,3 +114,28 @@ def test_a_feed_that_turns_bad_loses_nothing(server, embedder, tmp_path):
         sync_feed(tmp_path / "idx", f"{server.url}/feed.tsv", embedder=embedder, progress=False)
     assert (tmp_path / "idx" / "manifest.json").read_bytes() == manifest
     assert Index.load(tmp_path / "idx").product_count == 6
+
+
+def test_query_json_hits_carry_the_feed_attributes(server, embedder, tmp_path, capsys):
+    from indexing.cli import main
+
+    shop = generated_shop(server, 6)
+    build(shop, tmp_path / "idx", embedder)
+    (tmp_path / "photo.jpg").write_bytes(server.images["1002.jpg"])
+    assert main(["query", "--index", str(tmp_path / "idx"), str(tmp_path / "photo.jpg"), "--json", "-k", "2"]) == 0
+    first = json.loads(capsys.readouterr().out)[0]
+    assert first["id"] == "1002" and first["price"] == "1299.00 INR" and first["title"] == "Green Tshirts 1002"
+    assert first["link"] == "https://shop.example/p/1002" and first["image"].startswith("feed-images/")
+
+
+def test_nothing_is_written_outside_the_index_folder_whatever_ids_and_urls_hold(server, embedder, tmp_path):
+    shop = generated_shop(server, 3)
+    evil = shop.add("../../../escaped", draw_product("Red", "Shoes", seed=3))
+    server.images["evil.jpg"] = server.images.pop(evil.photos[0])
+    evil.photos = [f"{server.url}/img/evil.jpg?save-as=../../../etc/passwd"]
+    (tmp_path / "idx").mkdir()
+    before = {p for p in tmp_path.rglob("*")}
+    build(shop, tmp_path / "idx", embedder, overwrite=True)
+    written = {p for p in tmp_path.rglob("*")} - before
+    assert written and all((tmp_path / "idx") in p.parents for p in written)
+    assert "../../../escaped" in Index.load(tmp_path / "idx")

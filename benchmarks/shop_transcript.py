@@ -1,0 +1,59 @@
+"""One reply of the bot on a shop's feed, as the fake Bot API received it: captions with prices, 🛒 buttons.
+
+    python benchmarks/shop_transcript.py   # writes benchmarks/results/shop-transcript.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.run import DATASET, RESULTS  # noqa: E402
+from indexing import KerasEmbedder, Weights  # noqa: E402
+from indexing.sync import build_from_feed  # noqa: E402
+from tests.fake_telegram import FakeTelegram  # noqa: E402
+from tests.feed_server import FeedServer  # noqa: E402
+from tests.harness import RunningBot, settings_for  # noqa: E402
+from tests.shop import catalogue_shop  # noqa: E402
+
+
+def main() -> None:
+    server, fake = FeedServer().start(), FakeTelegram().start()
+    shop = catalogue_shop(server, DATASET, 60, extra_every=3)
+    for n, product in enumerate(shop.products.values()):
+        product.attributes.update(title=f"Catalogue product {product.id}", brand=("Acme", "Northwind")[n % 2],
+                                  color=("Navy", "Red", "Black")[n % 3], price=f"{999 + 100 * n}.00 INR")
+        if n % 4 == 0:
+            product.attributes["sale_price"] = f"{799 + 100 * n}.00 INR"
+    with tempfile.TemporaryDirectory() as tmp:
+        build_from_feed(shop.feed(), Path(tmp) / "idx", embedder=KerasEmbedder(Weights("random", 0)),
+                        export=False, progress=False)
+        bot = RunningBot(settings_for(fake, Path(tmp) / "idx", state_dir=Path(tmp) / "state",
+                                      runtime="tensorflow", log_level="WARNING")).start()
+        try:
+            photo = server.images[next(iter(shop.products.values())).photos[0]]
+            fake.send_photo(5, photo, width=60, height=80)
+            album = fake.wait_for("sendMediaGroup", chat_id=5)[0]
+            buttons = fake.wait_for("sendPhoto", chat_id=5)[0]
+        finally:
+            bot.stop()
+            fake.stop()
+            server.stop()
+    transcript = {
+        "album_captions": [item["caption"] for item in album.album()],
+        "buttons_caption": buttons.params.get("caption"),
+        "keyboard": [[{k: b[k] for k in ("text", "url") if k in b} for b in row]
+                     for row in buttons.params["reply_markup"]["inline_keyboard"]],
+        "note": "random weights: which products match says nothing about quality; the shape of the reply is the point",
+    }
+    (RESULTS / "shop-transcript.json").write_text(json.dumps(transcript, indent=2, ensure_ascii=False))
+    print(json.dumps(transcript, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
