@@ -87,6 +87,13 @@ def test_image_document_works_like_a_photo(fake, bot, exported_index, embedder):
     assert fake.wait_for(REPLY, chat_id=USER)[0].params["reply_markup"]
 
 
+def test_heic_from_an_iphone_sent_as_a_file_gets_its_album(fake, bot, exported_index, embedder):
+    heic = jpeg(draw_product("Blue", "Shoes", size=(480, 600), seed=8), "HEIF")
+    fake.send_document(USER, heic, "IMG_0042.HEIC", "image/heic")
+    album = fake.wait_for("sendMediaGroup", chat_id=USER)[0]
+    assert album_ids(album) == expected_ids(exported_index, embedder, heic)
+
+
 def test_second_album_of_the_same_products_uploads_nothing(fake, bot):
     photo = user_photo("Red", "Shoes")
     fake.send_photo(USER, photo)
