@@ -15,7 +15,12 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-test: setup
+# The tests also cover the 'scale' extra (PostgreSQL state, metrics); `make run` does not install it.
+$(VENV)/.installed-scale: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[dev,scale]'
+	touch $@
+
+test: $(VENV)/.installed-scale
 	$(VENV)/bin/python -m pytest
 
 lint: setup

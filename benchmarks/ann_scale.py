@@ -72,9 +72,21 @@ def exact_top5(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return best
 
 
+def nearest_distances(base: np.ndarray, block: int = 2048) -> np.ndarray:
+    """Each vector's squared distance to its nearest other vector, a block of rows at a time: the whole
+    similarity matrix of the 44k catalogue (7.8 GB) crashed the benchmark."""
+    out = np.empty(len(base), np.float32)
+    for start in range(0, len(base), block):
+        sims = base[start : start + block] @ base.T
+        rows = np.arange(sims.shape[0])
+        sims[rows, start + rows] = -np.inf  # not itself
+        out[start : start + block] = 2 - 2 * sims.max(axis=1)
+    return out
+
+
 def bench_ann(real_index: Path, sizes: tuple[int, ...] = (100_000, 1_000_000)) -> dict:
     base = np.asarray(Index.load(real_index).vectors, dtype=np.float32)
-    nearest = np.sort(2 - 2 * (base @ base.T), axis=1)[:, 1]
+    nearest = nearest_distances(base)
     sigma = float(np.sqrt(np.median(np.maximum(nearest, 0))) / np.sqrt(base.shape[1]))
     rows = []
     for n in sizes:

@@ -24,15 +24,31 @@ from bot.filter_words import Vocabulary
 from bot.guards import guard
 from bot.health import serve_health
 from bot.memory import release_freed_memory
+from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.recommender import Recommender
 from bot.reload import follow_index
 from bot.retry import Retrier
 from bot.services import Services
 from bot.state import Store
-from indexing import Index, open_embedder
+from bot.state_postgres import PostgresStore
+from bot.state_sqlite import SqliteStore
+from bot.stats import SharedStats, Stats
+from indexing import FashionIndexError, Index, open_embedder
 
 log = logging.getLogger(__name__)
+
+
+def open_store(settings: Settings) -> Store:
+    """SQLite under STATE_DIR, or the PostgreSQL of STATE_URL that every replica shares."""
+    if not settings.state_url:
+        return SqliteStore(settings.state_dir, settings.query_ttl_hours)
+    try:
+        return PostgresStore(settings.state_url, settings.query_ttl_hours)
+    except ImportError:
+        raise FashionIndexError("STATE_URL needs the PostgreSQL client: pip install '.[scale]'") from None
+    except ConnectionError as exc:
+        raise FashionIndexError(str(exc)) from None
 
 
 async def post_init(application: Application) -> None:
@@ -43,12 +59,17 @@ async def post_init(application: Application) -> None:
         open_embedder, index, runtime=settings.runtime, weights_path=settings.weights_path or None,
         cache_dir=settings.state_dir / "models",
     )
+    store = await asyncio.to_thread(open_store, settings)
+    recommender = Recommender(index, embedder, settings.max_pending)
     found = Services(
         settings=settings,
-        recommender=Recommender(index, embedder, settings.max_pending),
-        store=Store(settings.state_dir, settings.query_ttl_hours),
+        recommender=recommender,
+        store=store,
         vocabulary=Vocabulary(index.facets()),
         limiter=RateLimiter(settings.rate_limit_per_minute),
+        stats=SharedStats(store) if isinstance(store, PostgresStore) else Stats(),
+        metrics=Metrics(lambda: recommender.pending, lambda: recommender.index.product_count,
+                        lambda: recommender.index.manifest.get("generation", 0)),
     )
     application.bot_data["services"] = found
     if settings.reload_seconds:
@@ -60,6 +81,7 @@ async def post_init(application: Application) -> None:
             settings.webhook_listen, settings.health_port,
             lambda: {"status": "ok", "products": found.recommender.index.product_count,
                      "queries": found.stats.queries},
+            found.metrics.render if found.metrics and found.metrics.available else None,
         )
     fallback = "" if embedder.runtime == "onnxruntime" else " (no ONNX export in the index: slower start and replies)"
     log.info("ready: %d products, %s weights on %s%s, started in %.1f s, %s mode",

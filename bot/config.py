@@ -40,6 +40,7 @@ class Settings:
     query_ttl_hours: int = 72
     api_timeout: int = 30
     reload_seconds: int = 2
+    state_url: str = field(default="", repr=False)  # may hold a password
 
     @property
     def bot_url(self) -> str:
@@ -76,6 +77,13 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     if value not in choices:
         raise ConfigError(f"{name}={value!r}: choose one of {', '.join(choices)}")
     return value
+
+
+def state_url(env: Mapping[str, str]) -> str:
+    url = env.get("STATE_URL", "").strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("STATE_URL must be a postgresql:// URL (or empty for SQLite under STATE_DIR)")
+    return url
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
@@ -117,4 +125,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         query_ttl_hours=_int(env, "QUERY_TTL_HOURS", 72, 1, 24 * 365),
         api_timeout=_int(env, "API_TIMEOUT", 30, 1, 600),
         reload_seconds=_int(env, "INDEX_RELOAD_SECONDS", 2, 0, 3600),
+        state_url=state_url(env),
     )

@@ -43,6 +43,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     found = context.application.bot_data.get("services")
     if found:
         found.stats.failed()
+        if found.metrics:
+            found.metrics.error("unhandled")
     if not isinstance(update, Update):
         return
     try:

@@ -1,4 +1,5 @@
-"""A tiny HTTP health endpoint for webhook mode: GET /healthz answers 200 with the product count."""
+"""A tiny HTTP endpoint for webhook mode: GET /healthz answers 200 with the product count, GET /metrics gives
+Prometheus metrics (when prometheus-client is installed)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,20 @@ import json
 from collections.abc import Callable
 
 
-async def serve_health(host: str, port: int, status: Callable[[], dict]) -> asyncio.Server:
+async def serve_health(host: str, port: int, status: Callable[[], dict],
+                       metrics: Callable[[], bytes] | None = None) -> asyncio.Server:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(reader.readline(), timeout=5)
             path = request.split(b" ")[1] if request.count(b" ") >= 2 else b""
+            kind = "application/json"
             if path in (b"/healthz", b"/health"):
                 code, body = "200 OK", json.dumps(status()).encode()
+            elif path == b"/metrics" and metrics is not None:
+                code, body, kind = "200 OK", metrics(), "text/plain; version=0.0.4; charset=utf-8"
             else:
                 code, body = "404 Not Found", b'{"error": "not found"}'
-            writer.write(f"HTTP/1.1 {code}\r\nContent-Type: application/json\r\n"
+            writer.write(f"HTTP/1.1 {code}\r\nContent-Type: {kind}\r\n"
                          f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
             await writer.drain()
         except (asyncio.TimeoutError, ConnectionError):

@@ -14,7 +14,7 @@ from telegram.ext import ContextTypes
 from bot.album import send_album
 from bot.recommender import Busy
 from bot.results import item_title, jpeg_bytes, send_buttons
-from bot.services import services
+from bot.services import Services, services
 from indexing.errors import ImageError, ImageTooLargeError
 from indexing.images import CUT_SIDE, MAX_PIXELS
 
@@ -34,6 +34,11 @@ def photo_size(sizes: Sequence[PhotoSize]) -> PhotoSize:
     if enough:
         return min(enough, key=lambda s: s.width * s.height)
     return max(sizes, key=lambda s: s.width * s.height)
+
+
+def note_error(found: Services, kind: str) -> None:
+    if found.metrics:
+        found.metrics.error(kind)
 
 
 async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -62,6 +67,7 @@ async def answer_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, file_
         await message.reply_text(TOO_MANY_PIXELS)
         return
     if found.recommender.busy:  # say so now rather than after a download we could not use
+        note_error(found, "busy")
         await message.reply_text(BUSY)
         return
     # The chat action and getFile are independent: one round trip to Telegram instead of two.
@@ -78,12 +84,15 @@ async def answer_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, file_
     try:
         found_first = await found.recommender.recommend(photo, k, filters=words.filters)
     except Busy:
+        note_error(found, "busy")
         await message.reply_text(BUSY)
         return
     except ImageTooLargeError:
+        note_error(found, "image_too_large")
         await message.reply_text(TOO_MANY_PIXELS)
         return
     except ImageError as exc:
+        note_error(found, "unreadable_image")
         log.info("unreadable photo from user %s: %s", user.id if user else "?", exc)
         await message.reply_text(UNREADABLE)
         return
@@ -111,6 +120,8 @@ async def answer_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, file_
     await send_buttons(context, chat.id, query, 0, len(hits), item_title(query, look, len(hits)))
     done = time.monotonic()
     found.stats.served(user.id if user else None, answered - started)
+    if found.metrics:
+        found.metrics.served(answered - started)
     log.debug("photo answered in %.0f ms: download %.0f, decode+find+embed+search %.0f, album %.0f; "
               "buttons after %.0f ms", 1000 * (answered - started), 1000 * (downloaded - started),
               1000 * (searched - downloaded), 1000 * (answered - searched), 1000 * (done - started))

@@ -8,6 +8,7 @@ from telegram.ext import ContextTypes
 
 from bot.config import Settings
 from bot.filter_words import Vocabulary
+from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.recommender import Recommender
 from bot.state import Store
@@ -22,6 +23,7 @@ class Services:
     vocabulary: Vocabulary
     limiter: RateLimiter
     stats: Stats = field(default_factory=Stats)
+    metrics: Metrics | None = None
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:

@@ -17,6 +17,7 @@ from indexing.build import export_extractor
 from tests.fake_telegram import FakeTelegram
 from tests.feed_server import FeedServer
 from tests.harness import RunningBot, settings_for
+from tests.postgres import Postgres, binaries
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FASHION_DATASET", ROOT.parent / "shared" / "datasets" / "fashion-small"))
@@ -126,6 +127,19 @@ def wait_for_file(folder: Path, name: str, process, timeout: float = 300) -> Non
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL server for the session; in CI (CI=true) its absence fails the tests instead of skipping."""
+    bin_dir = binaries()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed: .ci/run installs Debian's postgresql package")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = Postgres(bin_dir).start()
+    yield server.url
+    server.stop()
 
 
 # -- the bot against the fake Bot API --------------------------------------------------------------------

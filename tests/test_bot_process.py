@@ -96,7 +96,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_webhook_mode_serves_updates_and_health(tmp_path, exported_index):
+def fetch(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return answer.read().decode()
+
+
+def test_webhook_mode_serves_updates_health_and_metrics(tmp_path, exported_index):
     import json
     import urllib.request
 
@@ -127,9 +134,9 @@ def test_webhook_mode_serves_updates_and_health(tmp_path, exported_index):
             "message_id": 5, "date": int(time.time()), "text": "hello",
             "chat": {"id": 31, "type": "private"}, "from": {"id": 31, "is_bot": False, "first_name": "W"}}}
 
-        def post(secret: str) -> int:
+        def post(secret: str, body: dict = update) -> int:
             request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/telegram", data=json.dumps(update).encode(), method="POST",
+                f"http://127.0.0.1:{port}/telegram", data=json.dumps(body).encode(), method="POST",
                 headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
             try:
                 with urllib.request.urlopen(request, timeout=10) as answer:
@@ -140,6 +147,17 @@ def test_webhook_mode_serves_updates_and_health(tmp_path, exported_index):
         assert post("forged") == 403
         assert post("s3cret-value") == 200
         assert "Send me a photo" in fake.wait_for("sendMessage", chat_id=31)[0].params["text"]
+
+        photo = fake.send_photo(32, jpeg(draw_product("Blue", "Jeans", size=(480, 600), seed=1)), width=480,
+                                height=600)  # queued for polling; a webhook gets it posted
+        assert post("s3cret-value", {"update_id": 2, "message": photo}) == 200
+        fake.wait_for("sendPhoto", chat_id=32, timeout=60)
+        deadline = time.monotonic() + 10
+        while "fashion_photos_served_total 1.0" not in (metrics := fetch(f"http://127.0.0.1:{health}/metrics")):
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.1)
+        assert "fashion_photo_latency_seconds_count 1.0" in metrics and "fashion_products 24.0" in metrics
+        assert "fashion_queue_depth 0.0" in metrics and "fashion_index_generation 1.0" in metrics
         process.send_signal(signal.SIGTERM)
         log, _ = process.communicate(timeout=60)
     finally:

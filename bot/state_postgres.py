@@ -1,0 +1,79 @@
+"""The bot's state in PostgreSQL (STATE_URL=postgresql://...): one state for any number of bot replicas, so
+that any of them answers any button, reuses any upload's file_id, and /stats counts them all."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import AbstractContextManager
+from typing import Any
+
+from bot.state import Store
+
+# Each statement is idempotent: the bot creates and upgrades its schema itself, at every start, and replicas
+# starting together do no harm (CREATE ... IF NOT EXISTS, ADD COLUMN IF NOT EXISTS).
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS queries (id TEXT PRIMARY KEY, user_id BIGINT, vector BYTEA NOT NULL,
+       filters TEXT NOT NULL, exclude TEXT NOT NULL, shown TEXT NOT NULL, created DOUBLE PRECISION NOT NULL)""",
+    "ALTER TABLE queries ADD COLUMN IF NOT EXISTS look TEXT",
+    "ALTER TABLE queries ADD COLUMN IF NOT EXISTS item INTEGER",
+    "CREATE TABLE IF NOT EXISTS uploads (photo TEXT PRIMARY KEY, file_id TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS looks (id TEXT PRIMARY KEY, file_id TEXT NOT NULL, width INTEGER NOT NULL,
+       height INTEGER NOT NULL, boxes TEXT NOT NULL, searched INTEGER, packshot INTEGER NOT NULL,
+       filters TEXT NOT NULL, thumbnail BYTEA NOT NULL, created DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS look_vectors (look TEXT NOT NULL, item INTEGER NOT NULL, vector BYTEA NOT NULL,
+       PRIMARY KEY (look, item))""",
+    "CREATE TABLE IF NOT EXISTS feedback (time DOUBLE PRECISION NOT NULL, entry TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS served (time DOUBLE PRECISION NOT NULL, user_id BIGINT,
+       seconds DOUBLE PRECISION NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS errors (time DOUBLE PRECISION NOT NULL)",
+]
+SCHEMA_LOCK = 7_401_042  # an advisory lock: two replicas starting at once create the schema one after the other
+STATS_WINDOW = 2000  # the latest served photos that /stats's percentiles are over
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str, ttl_hours: int = 72):
+        import psycopg  # the 'scale' extra: the default install has no PostgreSQL client
+
+        super().__init__(ttl_hours)
+        try:
+            self.db = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise ConnectionError(f"cannot connect to STATE_URL's PostgreSQL: {str(exc).strip()}") from None
+        with self.transaction():
+            self.db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            for statement in SCHEMA:
+                self.db.execute(statement)
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        return self.db.execute(sql.replace("?", "%s"), params)
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        return self.db.transaction()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def record_feedback(self, entry: dict[str, Any]) -> None:
+        self.execute("INSERT INTO feedback (time, entry) VALUES (?, ?)",
+                     (time.time(), json.dumps(entry, ensure_ascii=False)))
+
+    def feedback(self) -> list[dict[str, Any]]:
+        return [{"time": t, **json.loads(e)} for t, e in self.execute("SELECT time, entry FROM feedback ORDER BY time")]
+
+    # -- /stats across replicas ----------------------------------------------------------------------------
+    def record_served(self, user_id: int | None, seconds: float) -> None:
+        self.execute("INSERT INTO served (time, user_id, seconds) VALUES (?, ?, ?)", (time.time(), user_id, seconds))
+
+    def record_error(self) -> None:
+        self.execute("INSERT INTO errors (time) VALUES (?)", (time.time(),))
+
+    def stats(self) -> dict[str, Any]:
+        served, users = self.execute("SELECT count(*), count(DISTINCT user_id) FROM served").fetchone()
+        p50, p95, window = self.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds), "
+            "percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds), count(*) "
+            "FROM (SELECT seconds FROM served ORDER BY time DESC LIMIT ?) latest", (STATS_WINDOW,)).fetchone()
+        errors = self.execute("SELECT count(*) FROM errors").fetchone()[0]
+        return {"queries": served, "users": users, "errors": errors, "p50": p50, "p95": p95, "window": window}

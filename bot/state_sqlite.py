@@ -1,0 +1,81 @@
+"""The bot's state in SQLite under STATE_DIR: the default, for one bot process."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from bot.state import Store, feedback_line
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS queries (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER,
+    vector BLOB NOT NULL,
+    filters TEXT NOT NULL,
+    exclude TEXT NOT NULL,
+    shown TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    photo TEXT PRIMARY KEY,
+    file_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS looks (
+    id TEXT PRIMARY KEY,
+    file_id TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    boxes TEXT NOT NULL,
+    searched INTEGER,
+    packshot INTEGER NOT NULL,
+    filters TEXT NOT NULL,
+    thumbnail BLOB NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS look_vectors (
+    look TEXT NOT NULL,
+    item INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (look, item)
+);
+"""
+# Columns added after the first release: a state folder from then is upgraded in place.
+UPGRADES = {"queries": {"look": "TEXT", "item": "INTEGER"}}
+
+
+class SqliteStore(Store):
+    """state.sqlite3 and feedback.jsonl in one folder: small, atomic, no pickle, survives restarts."""
+
+    def __init__(self, directory: Path, ttl_hours: int = 72):
+        super().__init__(ttl_hours)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.db = sqlite3.connect(directory / "state.sqlite3", check_same_thread=False)
+        self.db.executescript(SCHEMA)
+        self.upgrade()
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.feedback_file = directory / "feedback.jsonl"
+
+    def upgrade(self) -> None:
+        for table, columns in UPGRADES.items():
+            present = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for column, kind in columns.items():
+                if column not in present:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        self.db.commit()
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        return self.db.execute(sql, params)
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        return self.db
+
+    def close(self) -> None:
+        self.db.close()
+
+    def record_feedback(self, entry: dict[str, Any]) -> None:
+        with open(self.feedback_file, "a", encoding="utf-8") as out:
+            out.write(feedback_line(entry) + "\n")

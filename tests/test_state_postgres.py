@@ -1,0 +1,75 @@
+"""The bot's state in a real PostgreSQL server: the same behaviour as SQLite, shared between bot replicas."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from bot.state import Store
+from bot.state_postgres import PostgresStore
+from bot.state_sqlite import SqliteStore
+from tests.test_bot import USER, callback_data, keyboard_message, user_photo
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path) -> Store:
+    if request.param == "sqlite":
+        opened: Store = SqliteStore(tmp_path / "state")
+    else:
+        opened = PostgresStore(request.getfixturevalue("postgres_url"))
+        for table in ("queries", "looks", "look_vectors", "uploads", "feedback", "served", "errors"):
+            opened.execute(f"TRUNCATE {table}")
+    yield opened
+    opened.close()
+
+
+def test_queries_looks_and_uploads_round_trip_on_both_engines(store):
+    vector = np.arange(2048, dtype=np.float32)
+    query = store.new_query(2**40, vector, {"gender": ["Women"]}, ["9"], ["1", "2"], look=None, item=None)
+    store.extend_shown(query, ["3"])
+    again = store.query(query.id)
+    assert again is not None and again.shown == ["1", "2", "3"] and again.exclude == ["9"]
+    assert np.array_equal(again.vector, vector) and again.filters == {"gender": ["Women"]}
+    look = store.new_look("file-1", (1280, 960), [[1, 2, 3, 4]], 0, False, {}, b"\xff\xd8jpeg")
+    assert store.look(look.id).thumbnail == b"\xff\xd8jpeg" and store.look(look.id).size == (1280, 960)
+    store.remember_vector(look.id, 0, vector)
+    store.remember_vector(look.id, 0, vector + 1)  # replaced, not duplicated
+    assert np.array_equal(store.look_vector(look.id, 0), vector + 1)
+    store.remember_upload("photo-a", "id-1")
+    store.remember_upload("photo-a", "id-2")
+    assert store.file_id("photo-a") == "id-2"
+    store.forget_uploads(["photo-a"])
+    assert store.file_id("photo-a") is None and store.query("nope") is None
+
+
+def test_queries_expire_after_their_ttl(store):
+    query = store.new_query(1, np.zeros(4, np.float32), {}, [], ["1"])
+    store.ttl = 0
+    time.sleep(0.01)
+    assert store.query(query.id) is None
+
+
+def test_a_second_replica_answers_the_first_ones_buttons_and_reuses_its_uploads(fake, start_bot, postgres_url,
+                                                                                tmp_path):
+    PostgresStore(postgres_url).execute("TRUNCATE served")
+    first = start_bot(state_url=postgres_url, state_dir=tmp_path / "a")
+    fake.send_photo(USER, user_photo())
+    fake.wait_for("sendMediaGroup", chat_id=USER)
+    message = keyboard_message(fake, USER)
+    first.stop()  # replica A is gone; B has its own (empty) state folder and the shared PostgreSQL
+
+    second = start_bot(state_url=postgres_url, state_dir=tmp_path / "b")
+    fake.press(USER, message, callback_data(message, 1))  # "Show 5 more" on A's album
+    page2 = fake.wait_for("sendMediaGroup", count=2, chat_id=USER)[1]
+    assert len(page2.album()) == 5
+    fake.send_photo(USER + 1, user_photo())
+    again = fake.wait_for("sendMediaGroup", chat_id=USER + 1)[0]
+    assert not again.files  # B sent A's uploads by their file_ids
+    deadline = time.monotonic() + 10  # a photo is counted just after its buttons message is sent
+    while second.services.stats.queries < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert second.services.stats.queries == 2  # A's photo and B's, counted in one place
+    assert "Queries served (all replicas): 2" in second.services.stats.report()
+    assert not (tmp_path / "b" / "state.sqlite3").exists()
