@@ -54,7 +54,7 @@ def open_store(settings: Settings) -> Store:
 async def post_init(application: Application) -> None:
     """Load the index and exactly the extractor that built it, then say we are ready."""
     settings: Settings = application.bot_data["settings"]
-    index = await asyncio.to_thread(Index.load, settings.index_dir)
+    index = await asyncio.to_thread(Index.load, settings.index_dir, settings.store_uri)
     embedder = await asyncio.to_thread(
         open_embedder, index, runtime=settings.runtime, weights_path=settings.weights_path or None,
         cache_dir=settings.state_dir / "models",

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from indexing.errors import FashionIndexError
+from indexing.milvus import parse_store
+
 
 class ConfigError(Exception):
     """A setting is missing or invalid; the message says which and how to fix it."""
@@ -41,6 +44,11 @@ class Settings:
     api_timeout: int = 30
     reload_seconds: int = 2
     state_url: str = field(default="", repr=False)  # may hold a password
+    index_store: str = ""  # where this machine reaches the Milvus that the index names (a URI), if elsewhere
+
+    @property
+    def store_uri(self) -> str | None:
+        return parse_store(self.index_store)["uri"] if self.index_store else None
 
     @property
     def bot_url(self) -> str:
@@ -77,6 +85,16 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     if value not in choices:
         raise ConfigError(f"{name}={value!r}: choose one of {', '.join(choices)}")
     return value
+
+
+def index_store(env: Mapping[str, str]) -> str:
+    spec = env.get("INDEX_STORE", "").strip()
+    if spec:
+        try:
+            parse_store(spec)
+        except FashionIndexError as exc:
+            raise ConfigError(f"INDEX_STORE: {exc}") from None
+    return spec
 
 
 def state_url(env: Mapping[str, str]) -> str:
@@ -126,4 +144,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         api_timeout=_int(env, "API_TIMEOUT", 30, 1, 600),
         reload_seconds=_int(env, "INDEX_RELOAD_SECONDS", 2, 0, 3600),
         state_url=state_url(env),
+        index_store=index_store(env),
     )

@@ -26,7 +26,7 @@ def stamp(directory: Path) -> tuple[int, int, int] | None:
     return status.st_mtime_ns, status.st_size, status.st_ino
 
 
-def newer_generation(directory: Path, current: Index) -> Index | None:
+def newer_generation(directory: Path, current: Index, store_uri: str | None = None) -> Index | None:
     """The index's new generation, loaded, or None if only progress fields changed (copied into current)."""
     manifest = read_manifest(directory)
     if manifest.get("generation") == current.manifest.get("generation"):
@@ -36,7 +36,7 @@ def newer_generation(directory: Path, current: Index) -> Index | None:
             else:
                 current.manifest.pop(key, None)
         return None
-    fresh = Index.load(directory)
+    fresh = Index.load(directory, store_uri)
     if fresh.fingerprint != current.fingerprint:
         raise ExtractorMismatchError("the index was rebuilt with another extractor: restart the bot to serve it")
     return fresh
@@ -58,7 +58,7 @@ async def follow_index(found: Services, every: float) -> None:
             continue
         current = found.recommender.index
         try:
-            fresh = await asyncio.to_thread(newer_generation, directory, current)
+            fresh = await asyncio.to_thread(newer_generation, directory, current, found.settings.store_uri)
         except FashionIndexError as exc:  # half-replaced by a writer, or refused: try again next time
             log.warning("the index changed but cannot be served yet: %s", exc)
             continue

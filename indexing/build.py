@@ -26,6 +26,7 @@ from indexing.extractor import PROBE_TOLERANCE, open_embedder
 from indexing.files import MANIFEST, add_file, atomic_write, checked_file, write_index
 from indexing.images import load_image, read_bytes
 from indexing.index import Index
+from indexing.milvus import parse_store
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +150,13 @@ def build_index(
     checkpoint_every: int = 256,
     progress: bool = True,
     publish: bool = True,
+    store: str | None = None,
     on_checkpoint: Callable[[int], None] | None = None,
 ) -> Report:
     """Embed a catalogue into a new index at out, resuming an interrupted build of the same spec.
 
     publish: also commit the products embedded so far, now and then, for a bot to serve during the build.
+    store: keep the vectors and products in Milvus (`milvus://HOST:PORT/COLLECTION` or a Milvus Lite *.db).
     """
     out = Path(out)
     started = time.monotonic()
@@ -166,6 +169,7 @@ def build_index(
     if not files:
         raise BuildError(f"no images (.jpg .png .webp .bmp .gif .heic) found in {', '.join(map(str, sources))}")
     table = read_metadata(metadata) if metadata else None
+    milvus = parse_store(store) if store else None
     embedder = embedder or KerasEmbedder(weights or Weights("imagenet"))
     spec = {
         "extractor": embedder.fingerprint,
@@ -210,7 +214,7 @@ def build_index(
                 if exported and not (out / ONNX_FILE).exists():
                     shutil.copyfile(partial / ONNX_FILE, out / ONNX_FILE)
                 write_checkpoint(out, checkpoint, table, None, embedder.fingerprint, probe, exported, ann,
-                                 {**extra, "building": {"done": finished_count, "total": len(files)}})
+                                 {**extra, "building": {"done": finished_count, "total": len(files)}}, milvus)
                 publish_at = 2 * finished_count
     checkpoint.save(buffer)
     bar.close()
@@ -220,7 +224,7 @@ def build_index(
     if exported:
         shutil.move(partial / ONNX_FILE, out / ONNX_FILE)
     done, products = write_checkpoint(out, checkpoint, table, out if copy_images else None, embedder.fingerprint,
-                                      probe, exported, ann, extra)
+                                      probe, exported, ann, extra, milvus)
     report.indexed = len(products)
     report.skipped = done.failed
     if table:
@@ -236,7 +240,8 @@ def build_index(
 
 def write_checkpoint(out: Path, checkpoint: Checkpoint, table: Metadata | None, destination: Path | None,
                      fingerprint: dict[str, Any], probe: np.ndarray, exported: dict[str, Any], ann: str,
-                     extra: dict[str, Any]) -> tuple[Embedded, list[dict[str, Any]]]:
+                     extra: dict[str, Any], store: dict[str, str] | None = None
+                     ) -> tuple[Embedded, list[dict[str, Any]]]:
     """Commit what the checkpoint holds as the index's next generation, products in id order."""
     done = checkpoint.load()
     order = sorted(range(len(done.ids)), key=lambda i: sort_key(done.ids[i]))
@@ -249,7 +254,7 @@ def write_checkpoint(out: Path, checkpoint: Checkpoint, table: Metadata | None, 
     )
     products = make_products(done, table, destination)
     write_index(out, vectors=done.matrix(), products=products, fingerprint=fingerprint, probe=probe, ann=ann,
-                keep_files={"extractor": exported} if exported else None, extra=extra)
+                keep_files={"extractor": exported} if exported else None, extra=extra, store=store)
     return done, products
 
 

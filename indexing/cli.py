@@ -49,7 +49,8 @@ def run_build(args: argparse.Namespace) -> int:
         feed_report = build_from_feed(args.feed, args.out, weights=Weights.parse(args.weights),
                                       overwrite=args.overwrite, columns=parse_columns(args.columns or ""),
                                       batch_size=args.batch_size, progress=not args.quiet, ann=args.ann,
-                                      export=not args.no_export, checkpoint_every=args.checkpoint_every)
+                                      export=not args.no_export, checkpoint_every=args.checkpoint_every,
+                                      store=args.store)
         print(f"built {args.out}: {feed_report.summary()}; details in {Path(args.out) / 'sync-report.json'}")
         return 0
     report = build_index(
@@ -65,6 +66,7 @@ def run_build(args: argparse.Namespace) -> int:
         ann=args.ann,
         checkpoint_every=args.checkpoint_every,
         progress=not args.quiet,
+        store=args.store,
     )
     print(f"built {args.out}: {report.summary()}")
     return 0
@@ -197,7 +199,11 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"serving     {'ONNX export ' + exported['name'] if exported else 'TensorFlow (no ONNX export)'}")
     print(f"images      {'copied into the index' if manifest.get('images_copied') else 'referenced in place'}")
     print(f"on disk     {size / 1e6:.1f} MB")
-    print(f"search      {'approximate (HNSW graph, exact re-rank)' if index.graph else 'exact'}")
+    if manifest.get("store"):
+        store = manifest["store"]
+        print(f"store       Milvus at {store['uri']}, collection {store['current']}")
+    how = "approximate (candidates from the graph or Milvus, exact re-rank)" if index.graph else "exact"
+    print(f"search      {how}")
     for column, values in index.facets().items():
         print(f"filter      {column}: {len(values)} values")
     print("extractor   " + json.dumps(index.fingerprint, indent=2).replace("\n", "\n            "))
@@ -254,6 +260,8 @@ def parser() -> argparse.ArgumentParser:
     source.add_argument("--feed", metavar="FILE_OR_URL", help="a Google Merchant Center feed (TSV, CSV or XML)")
     build.add_argument("--columns", metavar="ATTR=COLUMN,...", help="map a CSV's columns, e.g. id=ID,title=Name")
     build.add_argument("--metadata", help="CSV with an 'id' column (e.g. styles.csv), with --images")
+    build.add_argument("--store", metavar="milvus://HOST:PORT/NAME | FILE.db",
+                       help="keep vectors and products in Milvus (or a Milvus Lite file); --out keeps the rest")
     build.add_argument("--out", required=True, help="index folder to create")
     build.add_argument("--weights", default="imagenet", help="imagenet (default), random[:SEED] or a .h5 file")
     build.add_argument("--batch-size", type=positive, default=8)

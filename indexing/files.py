@@ -132,12 +132,15 @@ def write_index(
     extra: Mapping[str, Any] | None = None,
     keep_files: Mapping[str, Any] | None = None,
     ann: str = "auto",
+    store: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Commit a new generation of the index in place; a crash at any point leaves the old one whole.
 
     Data files carry the generation in their names and the manifest is replaced last, atomically,
     so readers only ever see a complete set. keep_files: manifest file entries to carry over as is.
     ann: auto|on|off, whether to build the approximate-search graph (auto: for large catalogues).
+    store: {"uri", "collection"} of a Milvus that holds the vectors and products (indexing/milvus.py) instead
+    of this folder; a folder whose manifest names one keeps it.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -149,17 +152,22 @@ def write_index(
     except IndexFormatError:
         previous = {}
     generation = int(previous.get("generation", 0)) + 1
-    files = {role: entry for role, entry in (keep_files or {}).items() if role != "ann"}
+    files = {role: entry for role, entry in (keep_files or {}).items() if role not in ("ann", "vectors", "products")}
+    store = dict(store or previous.get("store") or {})
     payloads: dict[str, tuple[str, bytes | Callable[[BinaryIO], None]]] = {
-        "vectors": (f"vectors-{generation}.npy", npy_writer(vectors)),
         "probe": (f"probe-{generation}.npy", npy_writer(np.asarray(probe, dtype=np.float32))),
-        "products": (
-            f"products-{generation}.json",
-            json.dumps(products, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
-        ),
     }
-    if wanted_graph(ann, len(products)):
-        payloads["ann"] = (f"ann-{generation}.faiss", graph_writer(vectors))
+    if store:
+        from indexing.milvus import write_generation
+
+        store = {"uri": store["uri"], "collection": store["collection"],
+                 "current": write_generation(store, generation, vectors, products, fingerprint, probe)}
+    else:
+        payloads["vectors"] = (f"vectors-{generation}.npy", npy_writer(vectors))
+        payloads["products"] = (f"products-{generation}.json",
+                                json.dumps(products, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        if wanted_graph(ann, len(products)):
+            payloads["ann"] = (f"ann-{generation}.faiss", graph_writer(vectors))
     for role, (name, data) in payloads.items():
         atomic_write(directory / name, data)
         files[role] = file_entry(directory / name)
@@ -175,9 +183,14 @@ def write_index(
         "extractor": dict(fingerprint),
         "files": files,
         "ann": ann,
+        **({"store": store} if store else {}),
         **(extra or {}),
     }
     atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+    if store:
+        from indexing.milvus import drop_old_generations
+
+        drop_old_generations(store, generation)
     referenced = {entry["name"] for entry in files.values()}
     for pattern in ("*-*.npy", "products-*.json", "ann-*.faiss"):
         for stale in directory.glob(pattern):

@@ -8,7 +8,7 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,6 +21,12 @@ from indexing.products import ProductTable
 # Feeds' spellings of a product that is not for sale now: kept in the index (a restock costs no
 # embedding), never shown.
 OUT_OF_STOCK = {"out of stock", "out_of_stock"}
+
+
+class Candidates(Protocol):
+    """Proposes the rows nearest a query (the HNSW graph, or Milvus); the index ranks them exactly."""
+
+    def candidates(self, query: np.ndarray, n: int) -> np.ndarray: ...
 
 
 def groups(products: ProductTable) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +89,7 @@ class Index:
     """A loaded index: unit vectors (memory-mapped), product records and filter columns."""
 
     def __init__(self, directory: Path, manifest: dict[str, Any], vectors: np.ndarray,
-                 products: list[dict[str, Any]], probe: np.ndarray, graph: Graph | None = None):
+                 products: list[dict[str, Any]], probe: np.ndarray, graph: Candidates | None = None):
         self.directory = directory
         self.graph = graph
         self._file: int | None = None
@@ -101,9 +107,12 @@ class Index:
         self._visible = visible_rows(self.products)
 
     @classmethod
-    def load(cls, directory: str | Path) -> Index:
+    def load(cls, directory: str | Path, store_uri: str | None = None) -> Index:
+        """The index in directory; store_uri: where this machine reaches the Milvus that the manifest names."""
         directory = Path(directory)
         manifest = read_manifest(directory)
+        if manifest.get("store"):
+            return cls.load_milvus(directory, manifest, store_uri)
         count, dim = manifest["count"], manifest["dim"]
         vectors = load_npy(checked_file(directory, manifest, "vectors"), mmap=True)
         if vectors.dtype != np.float32 or vectors.shape != (count, dim):
@@ -127,6 +136,18 @@ class Index:
         if "ann" in manifest["files"]:
             graph = Graph(checked_file(directory, manifest, "ann"))
         return cls(directory, manifest, vectors, products, probe, graph)
+
+    @classmethod
+    def load_milvus(cls, directory: Path, manifest: dict[str, Any], store_uri: str | None) -> Index:
+        from indexing.milvus import read_generation
+
+        store = {**manifest["store"], **({"uri": store_uri} if store_uri else {})}
+        rows, products, probe = read_generation(store, store["current"], manifest["extractor"])
+        if len(products) != manifest["count"]:
+            raise IndexFormatError(f"index {directory}: Milvus holds {len(products)} rows, the manifest says "
+                                   f"{manifest['count']}")
+        # Milvus proposes the candidates (as the HNSW graph does for a large folder); distances stay exact.
+        return cls(directory, manifest, rows, products, probe, graph=rows)
 
     @property
     def count(self) -> int:

@@ -28,6 +28,7 @@ from indexing.feeds import MAX_FEED_BYTES, FeedProduct, read_feed
 from indexing.files import MANIFEST, now, update_manifest, write_index
 from indexing.images import load_image
 from indexing.index import Index
+from indexing.milvus import parse_store
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def sync_feed(index_dir: str | Path, feed: str | Path, *, columns: Mapping[str, 
               embedder: Embedder | None = None, weights: Weights | None = None, new: bool = False,
               export: bool = False, batch_size: int = 8, workers: int = 8, progress: bool = True,
               max_feed_bytes: int = MAX_FEED_BYTES, ann: str | None = None,
-              cache: ImageCache | None = None, checkpoint_every: int = 256,
+              cache: ImageCache | None = None, checkpoint_every: int = 256, store: str | None = None,
               on_checkpoint: Callable[[int], None] | None = None) -> SyncReport:
     """Make the index follow the feed: add, remove, re-embed changed photos, update attributes.
 
@@ -131,7 +132,8 @@ def sync_feed(index_dir: str | Path, feed: str | Path, *, columns: Mapping[str, 
                 shutil.move(index_dir / PARTIAL / ONNX_FILE, index_dir / ONNX_FILE)
             write_index(index_dir, vectors=matrix, products=rows, fingerprint=runner.fingerprint,
                         probe=(embedder or runner).embed(probe_images()), extra=extra,
-                        keep_files={"extractor": exported} if exported else None, ann=ann or "auto")
+                        keep_files={"extractor": exported} if exported else None, ann=ann or "auto",
+                        store=parse_store(store) if store else None)
     else:
         update_manifest(index_dir, synced=now())
     # Photos of the generation just replaced stay one more sync: a bot may still be sending them.

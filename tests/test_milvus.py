@@ -1,0 +1,75 @@
+"""The catalogue in Milvus Lite (the real engine, embedded): same results as the folder, add/remove/sync, safety."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from indexing import Index, add_to_index, build_index, remove_from_index
+from indexing.errors import FashionIndexError, IndexFormatError
+from indexing.milvus import client, parse_store
+from indexing.sync import build_from_feed, sync_feed
+from tests.conftest import make_catalogue
+from tests.shop import generated_shop
+
+
+@pytest.fixture
+def milvus_index(tmp_path, catalogue, embedder):
+    images, styles = catalogue
+    build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder, export=False, progress=False,
+                store=str(tmp_path / "catalogue.db"))
+    return tmp_path / "idx"
+
+
+def test_a_milvus_catalogue_answers_exactly_like_the_folder(milvus_index, built_index):
+    there, here = Index.load(milvus_index), Index.load(built_index)
+    assert there.manifest["store"]["current"] == "fashion_g1" and not list(milvus_index.glob("vectors-*.npy"))
+    assert there.count == here.count == 24 and there.facets() == here.facets()
+    for pid in ("1000", "1007", "1013"):
+        query = here.vector(pid)
+        for options in ({}, {"filters": {"gender": ["Men"]}, "exclude": ["1002"]}):
+            a = [(h.id, round(h.score, 4)) for h in there.search(query, 5, **options)]
+            b = [(h.id, round(h.score, 4)) for h in here.search(query, 5, **options)]
+            assert a == b and len(a) == 5
+    assert np.allclose(there.vector("1013"), here.vector("1013"))
+
+
+def test_add_and_remove_commit_new_generations_in_milvus(milvus_index, tmp_path, embedder):
+    more = tmp_path / "more"
+    make_catalogue(more, count=3, start_id=5000)
+    add_to_index(milvus_index, [more], embedder=embedder, progress=False)
+    remove_from_index(milvus_index, ["1003"])
+    index = Index.load(milvus_index)
+    assert index.count == 26 and "5002" in index and "1003" not in index
+    assert index.manifest["store"]["current"] == "fashion_g3"
+    names = client(index.manifest["store"]["uri"]).list_collections()
+    assert sorted(names) == ["fashion_g2", "fashion_g3"]  # the one served before stays for slow readers
+
+
+def test_a_feed_syncs_into_milvus(server, embedder, tmp_path):
+    shop = generated_shop(server, 8, extra_every=4)
+    build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder, export=False, progress=False,
+                    store=str(tmp_path / "shop.db"))
+    shop.products["1001"].attributes["price"] = "1.00 INR"
+    del shop.products["1007"]
+    report = sync_feed(tmp_path / "idx", shop.feed(), embedder=embedder, progress=False)
+    assert report.counts() == {"added": 0, "removed": 1, "updated": 1, "embedded": 0, "unchanged": 6, "failed": 0}
+    index = Index.load(tmp_path / "idx")
+    assert index.product("1001")["meta"]["price"] == "1.00 INR" and index.product_count == 7
+
+
+def test_a_collection_of_another_extractor_is_refused(milvus_index):
+    manifest_file = milvus_index / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["extractor"]["weights"] = "random:9"
+    manifest_file.write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError, match="made by another extractor"):
+        Index.load(milvus_index)
+
+
+@pytest.mark.parametrize("spec", ["milvus://host/fashion", "catalogue.sqlite", "x.db#bad-name"])
+def test_a_bad_store_is_one_clear_error(spec):
+    with pytest.raises(FashionIndexError, match="--store"):
+        parse_store(spec)
