@@ -16,6 +16,7 @@ TITLES = {
     "feed": "A product feed on loopback: 2,000 products built from the feed and from a folder of the same "
             "photos (same ONNX model), then a sync of the unchanged feed",
     "first-run": "`make run` with no index: the bot serves while the full catalogue is indexed",
+    "milvus": "Milvus Lite (server) against the local folder, perturbed real-photo vectors",
 }
 
 

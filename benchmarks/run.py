@@ -307,10 +307,11 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated sections: " + ", ".join([*SECTIONS, "bot", "ann", "feed",
-                                                                                    "first-run"]))
+                                                                                    "first-run", "milvus"]))
     parser.add_argument("--build-images", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=30)
-    parser.add_argument("--real-index", help="for --only ann: an index of real catalogue photos to scale up")
+    parser.add_argument("--real-index", help="for --only ann/milvus: an index of real catalogue photos to scale up")
+    parser.add_argument("--sizes", default="44072", help="for --only milvus: catalogue sizes, comma-separated")
     parser.add_argument("--bot-code", help="for --only bot: run the bot from this checkout (e.g. an older commit, "
                                            "for before/after figures); results go to bot-<name>.json")
     args = parser.parse_args()
@@ -332,6 +333,12 @@ def main() -> None:
             from benchmarks.first_run import bench_first_run
 
             result = bench_first_run()
+        elif name == "milvus":
+            from benchmarks.milvus_scale import bench_milvus
+
+            if not args.real_index:
+                sys.exit("--only milvus needs --real-index DIR: an index built on catalogue photos")
+            result = bench_milvus(Path(args.real_index), tuple(int(n) for n in args.sizes.split(",")))
         elif name == "ann":
             from benchmarks.ann_scale import bench_ann
 
@@ -341,8 +348,10 @@ def main() -> None:
         else:
             result = SECTIONS[name](args)
         command = f"python benchmarks/run.py --only {name}"
-        if name == "ann":
+        if name in ("ann", "milvus"):
             command += f" --real-index {args.real_index}"
+        if name == "milvus":
+            command += f" --sizes {args.sizes}"
         target = f"{name}.json"
         if name == "bot" and args.bot_code:
             command += f" --bot-code {args.bot_code}"

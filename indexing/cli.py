@@ -53,6 +53,19 @@ def run_build(args: argparse.Namespace) -> int:
                                       store=args.store)
         print(f"built {args.out}: {feed_report.summary()}; details in {Path(args.out) / 'sync-report.json'}")
         return 0
+    if args.shard:
+        from indexing.shards import build_shard, parse_shard
+
+        if not args.store:
+            raise FashionIndexError("--shard needs --store milvus://HOST:PORT/NAME: the collection the shards fill")
+        shard = parse_shard(args.shard)
+        report = build_shard(args.images, args.out, shard=shard, store=args.store, metadata=args.metadata,
+                             weights=Weights.parse(args.weights), batch_size=args.batch_size, limit=args.limit,
+                             export=not args.no_export, checkpoint_every=args.checkpoint_every,
+                             progress=not args.quiet)
+        state = f"{report.indexed} products in the index" if report.indexed else report.exported
+        print(f"shard {args.shard} of {args.out}: {report.added} embedded, {report.resumed} reused; {state}")
+        return 0
     report = build_index(
         args.images,
         args.out,
@@ -262,6 +275,8 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--metadata", help="CSV with an 'id' column (e.g. styles.csv), with --images")
     build.add_argument("--store", metavar="milvus://HOST:PORT/NAME | FILE.db",
                        help="keep vectors and products in Milvus (or a Milvus Lite file); --out keeps the rest")
+    build.add_argument("--shard", metavar="I/N", help="with --images and a Milvus --store: embed one Nth of the "
+                       "catalogue; N jobs fill one collection, the last to finish commits the index")
     build.add_argument("--out", required=True, help="index folder to create")
     build.add_argument("--weights", default="imagenet", help="imagenet (default), random[:SEED] or a .h5 file")
     build.add_argument("--batch-size", type=positive, default=8)

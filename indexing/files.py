@@ -171,19 +171,44 @@ def write_index(
     for role, (name, data) in payloads.items():
         atomic_write(directory / name, data)
         files[role] = file_entry(directory / name)
+    return commit_manifest(directory, previous, generation, files, vectors.shape, fingerprint, ann, store, extra)
+
+
+def name_collection(directory: Path, store: Mapping[str, str], current: str, count: int,
+                    fingerprint: Mapping[str, Any], probe: np.ndarray, extra: Mapping[str, Any] | None = None,
+                    keep_files: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Commit, as the next generation, a Milvus collection that already holds its rows (a sharded build)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        previous = read_manifest(directory)
+    except IndexFormatError:
+        previous = {}
+    generation = int(previous.get("generation", 0)) + 1
+    files = dict(keep_files or {})
+    atomic_write(directory / f"probe-{generation}.npy", npy_writer(np.asarray(probe, dtype=np.float32)))
+    files["probe"] = file_entry(directory / f"probe-{generation}.npy")
+    store = {"uri": store["uri"], "collection": store["collection"], "current": current}
+    return commit_manifest(directory, previous, generation, files, (count, probe.shape[1]), fingerprint, "off",
+                           store, extra)
+
+
+def commit_manifest(directory: Path, previous: Mapping[str, Any], generation: int, files: dict[str, Any],
+                    shape: tuple[int, ...], fingerprint: Mapping[str, Any], ann: str,
+                    store: Mapping[str, str] | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Replace the manifest (the commit), then delete what no generation being served still needs."""
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "generation": generation,
-        "count": int(vectors.shape[0]),
-        "dim": int(vectors.shape[1]) if vectors.ndim == 2 else 0,
+        "count": int(shape[0]),
+        "dim": int(shape[1]) if len(shape) == 2 else 0,
         "dtype": "float32",
         "created": previous.get("created", now()),
         "updated": now(),
         "extractor": dict(fingerprint),
         "files": files,
         "ann": ann,
-        **({"store": store} if store else {}),
+        **({"store": dict(store)} if store else {}),
         **(extra or {}),
     }
     atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))

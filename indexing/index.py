@@ -244,8 +244,19 @@ class Index:
             raise FashionIndexError(f"query has {q.shape[0]} dimensions, the index {self.vectors.shape[1]}")
         allowed = self.filter_mask(filters)
         excluded = self.positions(exclude)
+        wanted = CANDIDATES + 8 * k + len(excluded)
+        scored = getattr(self.graph, "scored", None)
+        if scored is not None:
+            # Milvus scores exactly (FLAT): its candidates need no re-ranking, and fetching their vectors
+            # would cost more than the search. Too few left by filters: ask for as many as it gives.
+            for n in (wanted, self.count):
+                positions, sims = scored(q, n)
+                hits = self._select(sims, positions, allowed, excluded, k, collapse_duplicates)
+                if len(hits) == k or len(positions) < n:
+                    return hits
+            return hits
         if self.graph is not None:
-            candidates = np.sort(self.graph.candidates(q, CANDIDATES + 8 * k + len(excluded)))
+            candidates = np.sort(self.graph.candidates(q, wanted))
             hits = self._rank(candidates, q, allowed, excluded, k, collapse_duplicates)
             if len(hits) == k:
                 return hits

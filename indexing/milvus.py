@@ -58,35 +58,68 @@ def client(uri: str) -> Any:
 def write_generation(store: Mapping[str, str], generation: int, vectors: np.ndarray,
                      products: Sequence[dict[str, Any]], fingerprint: Mapping[str, Any], probe: np.ndarray) -> str:
     """Write a generation's rows into a new collection; its name. Row number = position, as in the folder."""
+    name = f"{store['collection']}_g{generation}"
+    if client(store["uri"]).has_collection(name):  # left by a crash before the manifest named it
+        client(store["uri"]).drop_collection(name)
+    create_generation(store, name, int(vectors.shape[1]), fingerprint, probe)
+    upsert_rows(store, name, np.arange(len(products)), vectors, products)
+    return name
+
+
+def create_generation(store: Mapping[str, str], name: str, dim: int, fingerprint: Mapping[str, Any],
+                      probe: np.ndarray) -> None:
+    """An empty collection for a generation, labelled with the extractor; one that exists is kept (shards)."""
     from pymilvus import DataType, MilvusClient
 
     milvus = client(store["uri"])
-    name = f"{store['collection']}_g{generation}"
-    if milvus.has_collection(name):  # left by a crash before the manifest named it
-        milvus.drop_collection(name)
-    longest = max([len(str(p.get(key) or "").encode()) for p in products for key in ("id", "image", "photo")] + [1])
-    schema = MilvusClient.create_schema(auto_id=False)
-    schema.add_field("row", DataType.INT64, is_primary=True)
-    for key in ("id", "image", "photo"):
-        schema.add_field(key, DataType.VARCHAR, max_length=min(65_535, max(256, 2 * longest)))
-    schema.add_field("meta", DataType.JSON)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(vectors.shape[1]))
-    index = milvus.prepare_index_params()
-    index.add_index("vector", index_type="FLAT", metric_type="IP")  # exact, like the folder's scan
-    milvus.create_collection(name, schema=schema, index_params=index)
+    if not milvus.has_collection(name):
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("row", DataType.INT64, is_primary=True)
+        for key in ("id", "image", "photo"):
+            schema.add_field(key, DataType.VARCHAR, max_length=4096)
+        schema.add_field("meta", DataType.JSON)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        index = milvus.prepare_index_params()
+        index.add_index("vector", index_type="FLAT", metric_type="IP")  # exact, like the folder's scan
+        try:
+            # Strong: a bot that switches to a generation just written must read all of it.
+            milvus.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+        except Exception:  # another shard created it a moment ago
+            if not milvus.has_collection(name):
+                raise
+    labels = {"fashion.fingerprint": json.dumps(dict(fingerprint), sort_keys=True),
+              "fashion.probe": base64.b64encode(np.asarray(probe, np.float32).tobytes()).decode()}
+    current = milvus.describe_collection(name).get("properties", {})
+    if current.get("fashion.fingerprint", labels["fashion.fingerprint"]) != labels["fashion.fingerprint"]:
+        raise FashionIndexError(f"Milvus collection {name} is being filled by another extractor")
+    milvus.alter_collection_properties(name, properties=labels)
+
+
+def upsert_rows(store: Mapping[str, str], name: str, positions: np.ndarray, vectors: np.ndarray,
+                products: Sequence[dict[str, Any]]) -> None:
+    """Write rows at these positions (their primary keys); writing a row again replaces it."""
+    milvus = client(store["uri"])
     for start in range(0, len(products), INSERT_BATCH):
-        milvus.insert(name, [
-            {"row": start + i, "id": p["id"], "image": p.get("image") or "", "photo": p.get("photo") or "",
-             "meta": p.get("meta", {}), "vector": vectors[start + i].tolist()}
+        milvus.upsert(name, [
+            {"row": int(positions[start + i]), "id": p["id"], "image": p.get("image") or "",
+             "photo": p.get("photo") or "", "meta": p.get("meta", {}), "vector": vectors[start + i].tolist()}
             for i, p in enumerate(products[start : start + INSERT_BATCH])
         ])
     milvus.flush(name)
-    milvus.alter_collection_properties(name, properties={
-        "fashion.fingerprint": json.dumps(dict(fingerprint), sort_keys=True),
-        "fashion.probe": base64.b64encode(np.asarray(probe, np.float32).tobytes()).decode(),
-        "fashion.count": str(len(products)),
-    })
-    return name
+
+
+def mark_shard(store: Mapping[str, str], name: str, shard: tuple[int, int]) -> set[int]:
+    """Record that shard i of n has written all its rows; the shards (1..n) done so far."""
+    milvus = client(store["uri"])
+    i, n = shard
+    milvus.alter_collection_properties(name, properties={f"fashion.shard.{i}.of.{n}": "done"})
+    properties = milvus.describe_collection(name).get("properties", {})
+    return {j for j in range(1, n + 1) if properties.get(f"fashion.shard.{j}.of.{n}") == "done"}
+
+
+def row_count(store: Mapping[str, str], name: str) -> int:
+    # A query, not the collection's stats: those count a replaced row twice until compaction.
+    return int(client(store["uri"]).query(name, filter="", output_fields=["count(*)"])[0]["count(*)"])
 
 
 def drop_old_generations(store: Mapping[str, str], generation: int) -> None:
@@ -101,9 +134,10 @@ def drop_old_generations(store: Mapping[str, str], generation: int) -> None:
 class MilvusRows:
     """A generation's collection read like the folder's vector matrix: by positions, or whole."""
 
-    def __init__(self, store: Mapping[str, str], name: str, count: int, dim: int):
+    def __init__(self, store: Mapping[str, str], name: str, keys: np.ndarray, dim: int):
         self.milvus, self.name = client(store["uri"]), name
-        self.shape = (count, dim)
+        self.keys = keys  # position -> primary key, ascending (a sharded build's failed photos leave gaps)
+        self.shape = (len(keys), dim)
         self.dtype = np.dtype(np.float32)
 
     def __len__(self) -> int:
@@ -119,16 +153,20 @@ class MilvusRows:
     def fetch(self, positions: np.ndarray) -> np.ndarray:
         out = np.empty((len(positions), self.shape[1]), np.float32)
         for start in range(0, len(positions), INSERT_BATCH):
-            chunk = [int(p) for p in positions[start : start + INSERT_BATCH]]
+            chunk = [int(k) for k in self.keys[positions[start : start + INSERT_BATCH]]]
             found = {r["row"]: r["vector"] for r in self.milvus.get(self.name, ids=chunk, output_fields=["vector"])}
-            out[start : start + len(chunk)] = [found[p] for p in chunk]
+            out[start : start + len(chunk)] = [found[k] for k in chunk]
         return out
 
     def candidates(self, query: np.ndarray, n: int) -> np.ndarray:
-        """The rows nearest to query, as Milvus ranks them (up to SEARCH_LIMIT)."""
+        return self.scored(query, n)[0]
+
+    def scored(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rows nearest to query (up to SEARCH_LIMIT) and their inner products, exact with a FLAT index."""
         found = self.milvus.search(self.name, data=[query.tolist()], limit=min(n, SEARCH_LIMIT, self.shape[0]),
-                                   output_fields=[])
-        return np.array([hit["row"] for hit in found[0]], dtype=np.int64)
+                                   output_fields=[])[0]
+        keys = np.array([hit["row"] for hit in found], dtype=np.int64)
+        return np.searchsorted(self.keys, keys), np.array([hit["distance"] for hit in found], dtype=np.float32)
 
 
 def read_generation(store: Mapping[str, str], name: str, fingerprint: Mapping[str, Any]
@@ -152,4 +190,5 @@ def read_generation(store: Mapping[str, str], name: str, fingerprint: Mapping[st
     products.sort(key=lambda r: r["row"])
     records = [{"id": r["id"], "image": r["image"], "photo": r["photo"] or None, "meta": r["meta"] or {}}
                for r in products]
-    return MilvusRows(store, name, len(records), 2048), records, probe
+    keys = np.array([r["row"] for r in products], dtype=np.int64)
+    return MilvusRows(store, name, keys, 2048), records, probe

@@ -17,6 +17,7 @@ from indexing.build import export_extractor
 from tests.fake_telegram import FakeTelegram
 from tests.feed_server import FeedServer
 from tests.harness import RunningBot, settings_for
+from tests.milvus_server import MilvusLiteServer
 from tests.postgres import Postgres, binaries
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,6 +119,14 @@ def server():
     running = FeedServer().start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def milvus():
+    """A Milvus Lite server on loopback, which several processes can share (a Lite file cannot be)."""
+    server = MilvusLiteServer().start()
+    yield server
+    server.stop()
 
 
 def wait_for_file(folder: Path, name: str, process, timeout: float = 300) -> None:

@@ -21,20 +21,12 @@ from indexing import build_index
 from indexing.build import export_extractor
 from tests.conftest import ROOT
 from tests.fake_telegram import FakeTelegram
-from tests.milvus_server import MilvusLiteServer
 from tests.postgres import free_port
 from tests.test_bot import user_photo
 from tests.test_bot_process import bot_env, fetch
 
 pytestmark = pytest.mark.slow
 SECRET = "replica-secret"
-
-
-@pytest.fixture
-def milvus():
-    server = MilvusLiteServer().start()
-    yield server
-    server.stop()
 
 
 class Replica:

@@ -1,0 +1,86 @@
+"""Milvus Lite (as a server, the way replicas share it) against the local index folder, on the same vectors:
+perturbed copies of real catalogue photos' vectors, as in the ann benchmark. Recall@5 against exact search,
+time per query, and the memory of the serving process and of the engine."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.ann_scale import QUERIES, exact_top5, nearest_distances, perturbed
+from benchmarks.run import ROOT, p
+from indexing.files import write_index
+from indexing.index import Index
+from tests.milvus_server import MilvusLiteServer
+
+MEASURE = """
+import json, re, sys, time
+import numpy as np
+from indexing.index import Index
+index = Index.load(sys.argv[1])
+queries = np.load(sys.argv[2])
+found, times = [], []
+for q in queries:
+    started = time.perf_counter()
+    found.append([int(h.id) for h in index.search(q, 5, collapse_duplicates=False)])
+    times.append(time.perf_counter() - started)
+peak = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024
+print(json.dumps({"times": times, "found": found, "peak_mb": peak}))
+"""
+
+
+def rss_mb(pid: int) -> dict[str, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {key: int(re.search(rf"{key}:\s+(\d+)", status).group(1)) // 1024 for key in ("VmRSS", "VmHWM")}
+
+
+def measure(index_dir: Path, queries_file: Path, truth: np.ndarray) -> dict:
+    done = subprocess.run([sys.executable, "-c", MEASURE, str(index_dir), str(queries_file)], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    recall = np.mean([len(set(f) & set(t)) / 5 for f, t in zip(result["found"], truth, strict=True)])
+    return {"recall@5": round(float(recall), 4), "p50_ms": round(p(result["times"]), 1),
+            "p95_ms": round(p(result["times"], 95), 1), "serving_peak_rss_mb": result["peak_mb"]}
+
+
+def bench_milvus(real_index: Path, sizes: tuple[int, ...] = (44_072,)) -> dict:
+    base = np.asarray(Index.load(real_index).vectors, dtype=np.float32)
+    sigma = float(np.sqrt(np.median(np.maximum(nearest_distances(base), 0))) / np.sqrt(base.shape[1]))
+    rows = []
+    for n in sizes:
+        server = MilvusLiteServer().start()
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                vectors = perturbed(base, n, sigma, seed=n)
+                queries = perturbed(base, QUERIES, sigma, seed=1)
+                truth = exact_top5(vectors, queries)
+                np.save(Path(tmp) / "q.npy", queries)
+                products = [{"id": str(i), "image": f"{i % len(base)}.jpg"} for i in range(n)]
+                common = {"vectors": vectors, "products": products, "fingerprint": {"weights": "random:0"},
+                          "probe": np.zeros((2, base.shape[1]))}
+                write_index(Path(tmp) / "local", **common)
+                started = time.perf_counter()
+                write_index(Path(tmp) / "milvus", store={"uri": f"http://127.0.0.1:{server.port}",
+                                                         "collection": "bench"}, **common)
+                insert_s = time.perf_counter() - started
+                del vectors, products, common
+                for store, folder in (("local folder", "local"), ("Milvus Lite server", "milvus")):
+                    row = {"products": n, "store": store, **measure(Path(tmp) / folder, Path(tmp) / "q.npy", truth)}
+                    if folder == "milvus":
+                        assert server.process is not None
+                        engine = rss_mb(server.process.pid)
+                        row.update({"engine_rss_mb": engine["VmRSS"], "engine_peak_rss_mb": engine["VmHWM"],
+                                    "write_s": round(insert_s)})
+                    rows.append(row)
+                    print(row, flush=True)
+        finally:
+            server.stop()
+    return {"rows": rows, "queries": QUERIES, "real_vectors": len(base),
+            "note": "Milvus proposes candidates (FLAT, inner product); the index re-ranks them exactly"}
