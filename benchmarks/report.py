@@ -17,6 +17,7 @@ TITLES = {
             "photos (same ONNX model), then a sync of the unchanged feed",
     "first-run": "`make run` with no index: the bot serves while the full catalogue is indexed",
     "milvus": "Milvus Lite (server) against the local folder, perturbed real-photo vectors",
+    "bot-scaled": "One bot replica on Milvus Lite + PostgreSQL against the default (folder + SQLite), same run",
 }
 
 
@@ -31,7 +32,7 @@ def write_report(results: Path) -> Path:
     parts = ["# Benchmark results", "",
              "Written by `python benchmarks/run.py`. ResNet50 with random weights: times and memory are real, "
              "no figure here says anything about recommendation quality.", ""]
-    others = sorted(p.stem for p in results.glob("bot-*.json") if p.stem != "bot-transcript")
+    others = sorted(p.stem for p in results.glob("bot-*.json") if p.stem not in ("bot-transcript", "bot-scaled"))
     titles = {**TITLES, **{name: f"The same, with the bot of another checkout (`--bot-code`): {name[4:]}"
                            for name in others}}
     for name in sorted(titles, key=lambda n: list(TITLES).index(n.split("-")[0]) if n.split("-")[0] in TITLES else 99):

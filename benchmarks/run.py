@@ -35,6 +35,7 @@ from indexing.catalogue import read_metadata  # noqa: E402
 from indexing.embedder import l2_normalize, probe_images  # noqa: E402
 from indexing.files import write_index  # noqa: E402
 from indexing.index import Index  # noqa: E402
+from indexing.milvus import parse_store  # noqa: E402
 
 
 def p(values, q=50) -> float:
@@ -105,7 +106,7 @@ def bench_build(n: int) -> dict:
 
 
 # -- latency by stage -----------------------------------------------------------------------------------
-def synthetic_index(directory: Path, n: int, embedder, seed: int = 0) -> Index:
+def synthetic_index(directory: Path, n: int, embedder, seed: int = 0, store: str | None = None) -> Index:
     """n products with the real catalogue's metadata and photos, and random unit vectors.
 
     Search time and memory depend only on n and the dimension, so random vectors give true timings.
@@ -124,7 +125,7 @@ def synthetic_index(directory: Path, n: int, embedder, seed: int = 0) -> Index:
         products.append({"id": key, "image": str(DATASET / "images" / f"{pid}.jpg"), "photo": key,
                          "meta": table.rows.get(pid, {})})
     write_index(directory, vectors=vectors, products=products, fingerprint=embedder.fingerprint,
-                probe=embedder.embed(probe_images()))
+                probe=embedder.embed(probe_images()), store=parse_store(store) if store else None)
     return Index.load(directory)
 
 
@@ -307,7 +308,8 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated sections: " + ", ".join([*SECTIONS, "bot", "ann", "feed",
-                                                                                    "first-run", "milvus"]))
+                                                                                    "first-run", "milvus",
+                                                                                    "bot-scaled"]))
     parser.add_argument("--build-images", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--real-index", help="for --only ann/milvus: an index of real catalogue photos to scale up")
@@ -333,6 +335,10 @@ def main() -> None:
             from benchmarks.first_run import bench_first_run
 
             result = bench_first_run()
+        elif name == "bot-scaled":
+            from benchmarks.bot_scaled import bench_bot_scaled
+
+            result = bench_bot_scaled()
         elif name == "milvus":
             from benchmarks.milvus_scale import bench_milvus
 

@@ -249,7 +249,7 @@ class Index:
         if scored is not None:
             # Milvus scores exactly (FLAT): its candidates need no re-ranking, and fetching their vectors
             # would cost more than the search. Too few left by filters: ask for as many as it gives.
-            for n in (wanted, self.count):
+            for n in (4 * k + 16 + len(excluded), self.count):  # its time grows with n: ask for few first
                 positions, sims = scored(q, n)
                 hits = self._select(sims, positions, allowed, excluded, k, collapse_duplicates)
                 if len(hits) == k or len(positions) < n:
