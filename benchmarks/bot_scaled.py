@@ -46,7 +46,7 @@ def bench_bot_scaled() -> dict:
             export_extractor(scaled.directory, embedder)
             del embedder
             base = {**os.environ, "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url,
-                    "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING"}
+                    "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "INFO"}  # start_bot waits for the INFO ready line
             setups = (("index folder + SQLite (default)", {"INDEX_DIR": str(local.directory)}),
                       ("Milvus Lite server + PostgreSQL", {"INDEX_DIR": str(scaled.directory),
                                                            "STATE_URL": postgres.url}))
