@@ -16,6 +16,7 @@ from indexing.ann import CANDIDATES, Graph
 from indexing.embedder import l2_normalize
 from indexing.errors import FashionIndexError, IndexFormatError
 from indexing.files import checked_file, load_npy, read_manifest
+from indexing.milvus import milvus_filter
 from indexing.products import ProductTable
 
 # Feeds' spellings of a product that is not for sale now: kept in the index (a restock costs no
@@ -249,8 +250,10 @@ class Index:
         if scored is not None:
             # Milvus scores exactly (FLAT): its candidates need no re-ranking, and fetching their vectors
             # would cost more than the search. Too few left by filters: ask for as many as it gives.
-            for n in (4 * k + 16 + len(excluded), self.count):  # its time grows with n: ask for few first
-                positions, sims = scored(q, n)
+            # Filters, stock and exclusions go to Milvus too, so that its candidates are ones we can show.
+            where = milvus_filter(self.spelled(filters or {}), self.hidden_spellings(), list(exclude))
+            for n in (4 * k + 16, self.count):  # its time grows with n: ask for few first
+                positions, sims = scored(q, n, where)
                 hits = self._select(sims, positions, allowed, excluded, k, collapse_duplicates)
                 if len(hits) == k or len(positions) < n:
                     return hits
@@ -342,13 +345,24 @@ class Index:
         if not filters:
             return self._visible
         mask = np.ones(self.count, dtype=bool) if self._visible is None else self._visible.copy()
+        for column, chosen in self.spelled(filters).items():
+            values, codes = self.products.facets[column]
+            mask &= np.isin(codes, [i for i, value in enumerate(values) if value in chosen])
+        return mask
+
+    def spelled(self, filters: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+        """Each filter's values as the catalogue spells them (filters match case-insensitively)."""
+        out = {}
         for column, wanted in filters.items():
             if column not in self.products.facets:
                 raise FashionIndexError(
                     f"cannot filter on {column!r}; filterable columns: {', '.join(sorted(self.products.facets))}"
                 )
-            values, codes = self.products.facets[column]
             lowered = {v.lower() for v in wanted}
-            chosen = [i for i, value in enumerate(values) if value is not None and value.lower() in lowered]
-            mask &= np.isin(codes, chosen)
-        return mask
+            out[column] = [v for v in self.products.facets[column][0] if v is not None and v.lower() in lowered]
+        return out
+
+    def hidden_spellings(self) -> list[str]:
+        """The catalogue's spellings of out-of-stock, which are never shown."""
+        values = self.products.facets.get("availability", ((), None))[0]
+        return [v for v in values if v is not None and v.strip().lower() in OUT_OF_STOCK]

@@ -161,12 +161,29 @@ class MilvusRows:
     def candidates(self, query: np.ndarray, n: int) -> np.ndarray:
         return self.scored(query, n)[0]
 
-    def scored(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The rows nearest to query (up to SEARCH_LIMIT) and their inner products, exact with a FLAT index."""
+    def scored(self, query: np.ndarray, n: int, where: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """The rows nearest to query (up to SEARCH_LIMIT) that match where, and their inner products (exact:
+        a FLAT index)."""
         found = self.milvus.search(self.name, data=[query.tolist()], limit=min(n, SEARCH_LIMIT, self.shape[0]),
-                                   output_fields=[])[0]
+                                   filter=where, output_fields=[])[0]
         keys = np.array([hit["row"] for hit in found], dtype=np.int64)
         return np.searchsorted(self.keys, keys), np.array([hit["distance"] for hit in found], dtype=np.float32)
+
+
+def milvus_filter(filters: Mapping[str, Sequence[str]], hidden: Sequence[str], exclude: Sequence[str]) -> str:
+    """A Milvus boolean expression: every filter (values as the catalogue spells them), not out of stock, and
+    none of the excluded products. Strings are written as JSON strings, which Milvus reads the same way.
+    (Milvus's `in` takes only a field on its left, not a JSON key: the values are compared one by one.)"""
+    def any_of(column: str, values: Sequence[str]) -> str:
+        key = f"meta[{json.dumps(column)}]"
+        return "(" + " or ".join(f"{key} == {json.dumps(v)}" for v in values) + ")" if values else "(row < 0)"
+
+    parts = [any_of(column, values) for column, values in filters.items()]
+    if hidden:
+        parts.append(f"not {any_of('availability', hidden)}")
+    if exclude:
+        parts.append(f"not (id in {json.dumps(list(exclude))})")
+    return " and ".join(parts)
 
 
 def read_generation(store: Mapping[str, str], name: str, fingerprint: Mapping[str, Any]

@@ -50,6 +50,7 @@ def test_add_and_remove_commit_new_generations_in_milvus(milvus_index, tmp_path,
 
 def test_a_feed_syncs_into_milvus(server, embedder, tmp_path):
     shop = generated_shop(server, 8, extra_every=4)
+    shop.products["1002"].attributes["availability"] = "out_of_stock"
     build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder, export=False, progress=False,
                     store=str(tmp_path / "shop.db"))
     shop.products["1001"].attributes["price"] = "1.00 INR"
@@ -58,6 +59,9 @@ def test_a_feed_syncs_into_milvus(server, embedder, tmp_path):
     assert report.counts() == {"added": 0, "removed": 1, "updated": 1, "embedded": 0, "unchanged": 6, "failed": 0}
     index = Index.load(tmp_path / "idx")
     assert index.product("1001")["meta"]["price"] == "1.00 INR" and index.product_count == 7
+    shown = [h.id for h in index.search(index.vector("1002"), 7)]
+    assert "1002" in index and "1002" not in shown and len(shown) == 6  # out of stock: kept, never shown
+    assert [h.id for h in index.search(index.vector("1004"), 7, filters={"color": ["white"]}, exclude=["1004"])] == []
 
 
 def test_a_collection_of_another_extractor_is_refused(milvus_index):
