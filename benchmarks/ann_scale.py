@@ -24,6 +24,7 @@ from indexing.index import Index
 
 QUERIES = 200
 
+# argv: index folder, queries .npy, how many of the queries to time again with an exact scan.
 MEASURE = """
 import json, re, sys, time
 import numpy as np
@@ -42,7 +43,7 @@ status = open("/proc/self/status").read()
 peak = int(re.search(r"VmHWM:\\s+(\\d+)", status).group(1)) // 1024
 index.graph = None
 exact_times = []
-for q in queries[:10]:
+for q in queries[:int(sys.argv[3])]:
     started = time.perf_counter()
     index.search(q, 5, collapse_duplicates=False)
     exact_times.append(time.perf_counter() - started)
@@ -101,7 +102,7 @@ def bench_ann(real_index: Path, sizes: tuple[int, ...] = (100_000, 1_000_000)) -
             build_s = time.perf_counter() - started
             del vectors, products
             np.save(Path(tmp) / "q.npy", queries)
-            done = subprocess.run([sys.executable, "-c", MEASURE, f"{tmp}/idx", f"{tmp}/q.npy"], cwd=ROOT,
+            done = subprocess.run([sys.executable, "-c", MEASURE, f"{tmp}/idx", f"{tmp}/q.npy", "10"], cwd=ROOT,
                                   capture_output=True, text=True, check=True)
             result = json.loads(done.stdout.strip().splitlines()[-1])
             recall = np.mean([len(set(f) & set(t)) / 5 for f, t in zip(result["found"], truth, strict=True)])

@@ -202,12 +202,13 @@ def build_index(
     # Until the build is done, the products embedded so far are published as an index generation now and
     # then (at doubling counts, so all of them cost at most one more full write): a bot can serve them.
     publish_at = checkpoint_every if publish and not copy_images else len(files) + 1
+    finished_count = report.resumed  # counted as chunks are saved, not re-read from every chunk each time
     for chunk in embed_files(todo, runner, batch_size, bar):
         buffer.extend(chunk)
         if len(buffer.ids) + len(buffer.failed) >= checkpoint_every:
             checkpoint.save(buffer)
+            finished_count += len(buffer.ids) + len(buffer.failed)
             buffer = Embedded()
-            finished_count = len(checkpoint.finished_ids())
             if on_checkpoint:
                 on_checkpoint(finished_count)
             if finished_count >= publish_at and finished_count < len(files):

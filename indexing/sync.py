@@ -212,23 +212,21 @@ def fetch_and_embed(products: Sequence[FeedProduct], cache: ImageCache, runner: 
     # Downloads wait on the network, decoding takes a core: one photo decoded at a time, as in a folder build,
     # leaves the other core to the model (8 decoding threads beside it made the build 5-10% slower).
     decoding = threading.Semaphore(1)
+
+    def settle(outcome: Outcome) -> None:
+        take(outcome, outcomes, queued, batch, embedding, downloads)
+        if len(batch) >= batch_size:
+            embed(batch)
+            batch.clear()
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download") as pool:
         window: deque[Future[Outcome]] = deque()
-        pending = iter(urls)
-        for url in pending:  # at most 4 per worker in flight: decoded pixels are held until embedded
+        for url in urls:  # at most 4 per worker in flight: decoded pixels are held until embedded
             window.append(pool.submit(fetch_one, cache, url, vectors, decoding))
-            if len(window) < 4 * workers:
-                continue
             while window and (len(window) >= 4 * workers or window[0].done()):
-                take(window.popleft().result(), outcomes, queued, batch, embedding, downloads)
-                if len(batch) >= batch_size:
-                    embed(batch)
-                    batch = []
+                settle(window.popleft().result())
         while window:
-            take(window.popleft().result(), outcomes, queued, batch, embedding, downloads)
-            if len(batch) >= batch_size:
-                embed(batch)
-                batch = []
+            settle(window.popleft().result())
     if batch:
         embed(batch)
     checkpoint.save(buffer)

@@ -19,6 +19,7 @@ def binaries() -> Path | None:
 
 
 def free_port() -> int:
+    """A loopback port nobody listens on (the tests' servers and bots bind to it)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, draw_product
 from tests.fake_telegram import FakeTelegram
+from tests.postgres import free_port
 from tests.test_bot import jpeg
 
 
@@ -86,14 +87,6 @@ def test_id_lists_parse(value):
 
     settings = load_settings({"TELEGRAM_BOT_TOKEN": "1:x", "ALLOWED_USER_IDS": value}, env_file=None)
     assert settings.allowed_user_ids == {1, 2, 3} and "1:x" not in repr(settings)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def fetch(url: str) -> str:

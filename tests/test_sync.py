@@ -109,7 +109,8 @@ def test_a_feed_that_turns_bad_loses_nothing(server, embedder, tmp_path):
     shop = generated_shop(server, 6)
     build(shop, tmp_path / "idx", embedder)
     manifest = (tmp_path / "idx" / "manifest.json").read_bytes()
-    server.feeds["tsv"] = b"id\ttitle\timage_link\n1000\tShirt\thttp://x/a.jpg\n1000\tCoat\thttp://x/b.jpg\n"
+    photo = server.image_url("1000.jpg")  # never fetched: the feed is refused first
+    server.feeds["tsv"] = f"id\ttitle\timage_link\n1000\tShirt\t{photo}\n1000\tCoat\t{photo}\n".encode()
     with pytest.raises(Exception, match="row 3: duplicate id '1000'"):
         sync_feed(tmp_path / "idx", f"{server.url}/feed.tsv", embedder=embedder, progress=False)
     assert (tmp_path / "idx" / "manifest.json").read_bytes() == manifest
