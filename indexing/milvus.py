@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ DEFAULT_COLLECTION = "fashion"
 INSERT_BATCH = 500
 SEARCH_LIMIT = 16_384  # Milvus's own cap on one search's results
 KEEP_GENERATIONS = 2  # the one being served and the one before it, for readers that have not switched yet
+RETRIES = 5
 
 
 def parse_store(spec: str) -> dict[str, str]:
@@ -55,6 +57,20 @@ def client(uri: str) -> Any:
     return _clients[uri]
 
 
+def retried(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """One Milvus call, tried again a few times: calls from shards that run at once (creating, labelling and
+    filling one collection) can be refused while another's is in progress. A last refusal is one clear error."""
+    for attempt in range(RETRIES - 1):
+        try:
+            return call(*args, **kwargs)
+        except Exception:  # pymilvus's MilvusException, and grpc's errors under it
+            time.sleep(0.2 * 2**attempt)
+    try:
+        return call(*args, **kwargs)
+    except Exception as exc:
+        raise FashionIndexError(f"Milvus refused {getattr(call, '__name__', 'a call')}: {exc}") from exc
+
+
 def write_generation(store: Mapping[str, str], generation: int, vectors: np.ndarray,
                      products: Sequence[dict[str, Any]], fingerprint: Mapping[str, Any], probe: np.ndarray) -> str:
     """Write a generation's rows into a new collection; its name. Row number = position, as in the folder."""
@@ -72,7 +88,7 @@ def create_generation(store: Mapping[str, str], name: str, dim: int, fingerprint
     from pymilvus import DataType, MilvusClient
 
     milvus = client(store["uri"])
-    if not milvus.has_collection(name):
+    if not retried(milvus.has_collection, name):
         schema = MilvusClient.create_schema(auto_id=False)
         schema.add_field("row", DataType.INT64, is_primary=True)
         for key in ("id", "image", "photo"):
@@ -85,14 +101,14 @@ def create_generation(store: Mapping[str, str], name: str, dim: int, fingerprint
             # Strong: a bot that switches to a generation just written must read all of it.
             milvus.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
         except Exception:  # another shard created it a moment ago
-            if not milvus.has_collection(name):
+            if not retried(milvus.has_collection, name):
                 raise
     labels = {"fashion.fingerprint": json.dumps(dict(fingerprint), sort_keys=True),
               "fashion.probe": base64.b64encode(np.asarray(probe, np.float32).tobytes()).decode()}
-    current = milvus.describe_collection(name).get("properties", {})
+    current = retried(milvus.describe_collection, name).get("properties", {})
     if current.get("fashion.fingerprint", labels["fashion.fingerprint"]) != labels["fashion.fingerprint"]:
         raise FashionIndexError(f"Milvus collection {name} is being filled by another extractor")
-    milvus.alter_collection_properties(name, properties=labels)
+    retried(milvus.alter_collection_properties, name, properties=labels)
 
 
 def upsert_rows(store: Mapping[str, str], name: str, positions: np.ndarray, vectors: np.ndarray,
@@ -100,26 +116,32 @@ def upsert_rows(store: Mapping[str, str], name: str, positions: np.ndarray, vect
     """Write rows at these positions (their primary keys); writing a row again replaces it."""
     milvus = client(store["uri"])
     for start in range(0, len(products), INSERT_BATCH):
-        milvus.upsert(name, [
+        retried(milvus.upsert, name, [
             {"row": int(positions[start + i]), "id": p["id"], "image": p.get("image") or "",
              "photo": p.get("photo") or "", "meta": p.get("meta", {}), "vector": vectors[start + i].tolist()}
             for i, p in enumerate(products[start : start + INSERT_BATCH])
         ])
-    milvus.flush(name)
+    retried(milvus.flush, name)
 
 
 def mark_shard(store: Mapping[str, str], name: str, shard: tuple[int, int]) -> set[int]:
     """Record that shard i of n has written all its rows; the shards (1..n) done so far."""
     milvus = client(store["uri"])
     i, n = shard
-    milvus.alter_collection_properties(name, properties={f"fashion.shard.{i}.of.{n}": "done"})
-    properties = milvus.describe_collection(name).get("properties", {})
+    key = f"fashion.shard.{i}.of.{n}"
+    for _ in range(RETRIES):  # two shards labelling at once could each overwrite the other's label: check ours
+        retried(milvus.alter_collection_properties, name, properties={key: "done"})
+        properties = retried(milvus.describe_collection, name).get("properties", {})
+        if properties.get(key) == "done":
+            break
+    else:
+        raise FashionIndexError(f"Milvus did not keep shard {i}/{n}'s mark on {name}; run the shard again")
     return {j for j in range(1, n + 1) if properties.get(f"fashion.shard.{j}.of.{n}") == "done"}
 
 
 def row_count(store: Mapping[str, str], name: str) -> int:
     # A query, not the collection's stats: those count a replaced row twice until compaction.
-    return int(client(store["uri"]).query(name, filter="", output_fields=["count(*)"])[0]["count(*)"])
+    return int(retried(client(store["uri"]).query, name, filter="", output_fields=["count(*)"])[0]["count(*)"])
 
 
 def drop_old_generations(store: Mapping[str, str], generation: int) -> None:
