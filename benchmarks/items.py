@@ -32,9 +32,10 @@ from indexing import KerasEmbedder, Weights, build_index  # noqa: E402
 from indexing.background import BorderFinder, box_iou  # noqa: E402
 from indexing.build import export_extractor  # noqa: E402
 from indexing.extractor import open_embedder  # noqa: E402
+from indexing.finders import FINDERS, open_finder  # noqa: E402
 from indexing.images import load_image  # noqa: E402
 from indexing.index import Index  # noqa: E402
-from indexing.items import Item, item_pixels  # noqa: E402
+from indexing.items import Item, ItemFinder, item_pixels  # noqa: E402
 from tests.composites import SCENES, SURFACES, Composite, busy, flatlay, product_cutout  # noqa: E402
 
 HELD_OUT_SCENES = ("motorcycle_left", "camera")  # never looked at while tuning the finder
@@ -78,8 +79,7 @@ def own_in_top5(index: Index, embedder, pixels: list[np.ndarray], owners: list[s
     return [any(index.same_photo(owner, h.id) for h in hits) for owner, hits in zip(owners, results, strict=True)]
 
 
-def evaluate(photos: list[Composite], index: Index | None, embedder) -> dict:
-    finder = BorderFinder()
+def evaluate(photos: list[Composite], index: Index | None, embedder, finder: ItemFinder) -> dict:
     rows: dict[str, dict] = {}
     for kind in ("flatlay", "busy"):
         chosen = [c for c in photos if c.kind == kind]
@@ -156,7 +156,11 @@ def main() -> None:
     parser.add_argument("--held-out", action="store_true", help="only backgrounds never used for tuning")
     parser.add_argument("--no-search", action="store_true", help="finder figures only, no index")
     parser.add_argument("--index", help="reuse an index of the same products built earlier (a folder)")
+    parser.add_argument("--finder", choices=FINDERS, default="border",
+                        help="scda: the model's activation map picks the item (needs an index; ImageNet weights)")
     args = parser.parse_args()
+    if args.finder != "border" and args.no_search:
+        parser.error(f"--finder {args.finder} runs the model: it needs the index, not --no-search")
     files = catalogue_sample(args.products, seed=0)
     photos = composites(files, args.photos, args.seed, args.held_out)
     index = embedder = None
@@ -175,9 +179,12 @@ def main() -> None:
         index = Index.load(folder)
         embedder = open_embedder(index)
     results = {"products_in_index": args.products, "seed": args.seed, "held_out": args.held_out,
-               "kinds": evaluate(photos, index, embedder), "packshots": packshots(500)}
+               "finder": args.finder,
+               "kinds": evaluate(photos, index, embedder, open_finder(args.finder, embedder)),
+               "packshots": packshots(500)}
     print(json.dumps(results, indent=2))
-    name = "items-held-out.json" if args.held_out else "items.json"
+    name = "items" + ("-held-out" if args.held_out else "") + ("" if args.finder == "border" else f"-{args.finder}")
+    name += ".json"
     if not args.no_search:
         (RESULTS / name).write_text(json.dumps(results, indent=2) + "\n")
 

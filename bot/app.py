@@ -35,6 +35,7 @@ from bot.state_postgres import PostgresStore
 from bot.state_sqlite import SqliteStore
 from bot.stats import SharedStats, Stats
 from indexing import FashionIndexError, Index, open_embedder
+from indexing.finders import open_finder
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ async def post_init(application: Application) -> None:
         cache_dir=settings.state_dir / "models",
     )
     store = await asyncio.to_thread(open_store, settings)
-    recommender = Recommender(index, embedder, settings.max_pending)
+    recommender = Recommender(index, embedder, settings.max_pending, open_finder(settings.item_finder, embedder))
     found = Services(
         settings=settings,
         recommender=recommender,

@@ -10,6 +10,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from indexing.errors import FashionIndexError
+from indexing.finders import FINDERS
 from indexing.milvus import parse_store
 
 
@@ -44,6 +45,7 @@ class Settings:
     api_timeout: int = 30
     reload_seconds: int = 2
     state_url: str = field(default="", repr=False)  # may hold a password
+    item_finder: str = "border"
     index_store: str = ""  # where this machine reaches the Milvus that the index names (a URI), if elsewhere
 
     @property
@@ -145,4 +147,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         reload_seconds=_int(env, "INDEX_RELOAD_SECONDS", 2, 0, 3600),
         state_url=state_url(env),
         index_store=index_store(env),
+        item_finder=_choice(env, "ITEM_FINDER", "border", FINDERS),
     )

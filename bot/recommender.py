@@ -81,10 +81,10 @@ class Recommendation:
 
 
 class Recommender:
-    def __init__(self, index: Index, embedder: Embedder, max_pending: int = 32):
+    def __init__(self, index: Index, embedder: Embedder, max_pending: int = 32, finder: ItemFinder | None = None):
         self.index = index
         self.embedder = embedder
-        self.finder: ItemFinder = BorderFinder()
+        self.finder: ItemFinder = finder or BorderFinder()
         self.max_pending = max_pending
         self.pending = 0
         self._idle = asyncio.Event()

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from indexing.background import BorderFinder
 from indexing.build import add_to_index, build_index, export_extractor, export_int8, remove_from_index
 from indexing.embedder import Embedder, Weights
 from indexing.errors import FashionIndexError
 from indexing.extractor import RUNTIMES, open_embedder
 from indexing.feeds import parse_columns
+from indexing.finders import FINDERS, open_finder
 from indexing.images import load_image, open_photo
 from indexing.index import Hit, Index
 from indexing.items import cut_out, item_pixels
@@ -140,7 +140,7 @@ def run_query(args: argparse.Namespace) -> int:
 def query_items(args: argparse.Namespace, index: Index, embedder: Embedder, photo: Path, pixels: np.ndarray) -> int:
     """Find the items in the photo and search each one's cut-out, and the whole photo."""
     image, size = open_photo(photo)
-    finder = BorderFinder()
+    finder = open_finder(args.finder, embedder)
     finding = finder.find(image, size)
     cuts = [finder.refine(image, finding, n) for n in range(len(finding.items))]
     batch = np.stack([pixels] + [item_pixels(image, item, size) for item in cuts])
@@ -326,6 +326,8 @@ def parser() -> argparse.ArgumentParser:
     query.add_argument("--sheet", metavar="OUT.png", help="write a contact sheet (with --items: outlines too)")
     query.add_argument("--items", action="store_true",
                        help="find the garments in the photo and search each one cut out on white")
+    query.add_argument("--finder", choices=FINDERS, default="border",
+                       help="with --items: scda lets the model's own activation map pick the item (ImageNet weights)")
     query.add_argument("--weights", help="the local weights file, for an index built with one")
     query.add_argument("--runtime", choices=RUNTIMES, default="auto", help="auto: ONNX Runtime if exported")
     query.set_defaults(run=run_query)

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 DIM = 2048
 # Keras' preprocess_input in "caffe" mode: RGB->BGR, minus the ImageNet mean (in BGR), no scaling.
 CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+LAST_CONV = "conv5_block3_out"  # the 7x7x2048 map that the pooling reduces
 KERAS_WEIGHTS_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 # What must match, key for key, between the extractor that built an index and the one serving it.
@@ -137,8 +138,12 @@ class KerasEmbedder:
                     "or pass a local weights file (see README)"
                 )
             raise WeightsError(f"cannot load {weights.identity()} weights: {exc}{hint}") from exc
+        # Two outputs from one pass: the pooled features, and the last convolutional map summed over its
+        # channels (7x7), which marks the main object for SCDA (indexing/scda.py). The export keeps both.
+        both = keras.Model(self.model.input, [self.model.output,
+                                              keras.ops.sum(self.model.get_layer(LAST_CONV).output, axis=-1)])
         self._call = tf.function(
-            lambda x: self.model(x, training=False),
+            lambda x: both(x, training=False),
             input_signature=[tf.TensorSpec([None, SIZE, SIZE, 3], tf.float32)],
         )
         self.fingerprint = {
@@ -150,8 +155,12 @@ class KerasEmbedder:
             self.fingerprint["weights_file"] = str(weights.path.resolve())
 
     def features(self, images: np.ndarray) -> np.ndarray:
-        """Raw pooled activations, before normalisation (the exported model's output)."""
-        return self._call(preprocess(images)).numpy()
+        """Raw pooled activations, before normalisation (the exported model's first output)."""
+        return self._call(preprocess(images))[0].numpy()
+
+    def activation_maps(self, images: np.ndarray) -> np.ndarray:
+        """The last convolutional map summed over its channels: (n, 7, 7)."""
+        return self._call(preprocess(images))[1].numpy()
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         return l2_normalize(self.features(images))

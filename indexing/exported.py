@@ -61,6 +61,8 @@ def export_onnx(embedder: KerasEmbedder, out: Path) -> dict[str, Any]:
         reference = embedder.features(probes)
         served = exported.features(probes)
         relative = float(np.max(np.abs(served - reference)) / max(np.max(np.abs(reference)), 1e-12))
+        maps = exported.activation_maps(probes), embedder.activation_maps(probes)
+        relative = max(relative, float(np.max(np.abs(maps[0] - maps[1])) / max(np.max(np.abs(maps[1])), 1e-12)))
         if relative > 1e-4:
             raise FashionIndexError(f"the ONNX export differs from TensorFlow by {relative:.2g} (relative)")
         shutil.move(tmp, out)
@@ -160,10 +162,18 @@ class OnnxEmbedder:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
+        self.outputs = [output.name for output in self.session.get_outputs()]
         self.fingerprint = dict(fingerprint)
 
     def features(self, images: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input: preprocess(images)})[0]
+        return self.session.run(self.outputs[:1], {self.input: preprocess(images)})[0]
+
+    def activation_maps(self, images: np.ndarray) -> np.ndarray:
+        """The last convolutional map summed over its channels, (n, 7, 7): the export's second output."""
+        if len(self.outputs) < 2:
+            raise FashionIndexError("this index's extractor was exported without its activation map (before "
+                                    "SCDA existed): run `fashion-index export` again")
+        return self.session.run(self.outputs[1:2], {self.input: preprocess(images)})[0]
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         return l2_normalize(self.features(images))

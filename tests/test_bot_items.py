@@ -9,10 +9,11 @@ import sqlite3
 import numpy as np
 from PIL import Image
 
-from indexing import Index
+from indexing import Index, open_embedder
 from indexing.background import BorderFinder
 from indexing.images import load_image, open_photo
 from indexing.items import item_pixels
+from indexing.scda import ScdaFinder
 from tests.composites import flatlay, plain
 from tests.test_bot import album_ids, said
 from tests.test_items import generated_products, jpeg
@@ -100,3 +101,20 @@ def test_photo_where_nothing_stands_out_is_searched_whole_and_says_so(fake, bot,
     assert album_ids(album) == expected(exported_index, embedder, data, None)
     text = said(fake.wait_for("sendPhoto", chat_id=USER)[0].response)
     assert text.startswith("Top 5 matches for the whole photo") and "cropped to one garment" in text
+
+
+def test_with_item_finder_scda_the_models_own_map_picks_the_item_searched_first(
+        fake, start_bot, exported_index, embedder):
+    start_bot(item_finder="scda")
+    fake.send_photo(USER, flatlay_photo(), width=1280, height=960)
+    album = fake.wait_for("sendMediaGroup", chat_id=USER)[0]
+    data = fake.files[fake.seen("download")[0].params["file_id"]]
+    image, size = open_photo(data)
+    finder = ScdaFinder(open_embedder(Index.load(exported_index)))
+    finding = finder.find(image, size, busy_cues=False)
+    first = item_pixels(image, finder.refine(image, finding, 0), size)
+    assert album_ids(album) == [h.id for h in Index.load(exported_index).search(embedder.embed(first[None])[0], 5)]
+    outline = fake.wait_for("sendPhoto", chat_id=USER)[0].response
+    assert said(outline).startswith("Top 5 matches for item 1 (highlighted)") and "Item 2" in buttons(outline)
+    fake.press(USER, outline, buttons(outline)["Item 2"])
+    assert len(fake.wait_for("sendMediaGroup", count=2, chat_id=USER)) == 2
