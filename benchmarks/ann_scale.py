@@ -51,9 +51,10 @@ print(json.dumps({"load_s": load_s, "times": times, "exact_times": exact_times, 
 """
 
 
-def perturbed(base: np.ndarray, n: int, sigma: float, seed: int) -> np.ndarray:
+def perturbed(base: np.ndarray, n: int, sigma: float, seed: int, out: np.ndarray | None = None) -> np.ndarray:
+    """n unit vectors, each a real one plus noise; out: where to write them (a memory-mapped file at 1M)."""
     rng = np.random.default_rng(seed)
-    out = np.empty((n, base.shape[1]), np.float32)
+    out = np.empty((n, base.shape[1]), np.float32) if out is None else out
     for start in range(0, n, 50_000):
         stop = min(n, start + 50_000)
         noise = rng.standard_normal((stop - start, base.shape[1]), dtype=np.float32) * sigma

@@ -38,8 +38,10 @@ from indexing.index import Index  # noqa: E402
 from indexing.items import Item, ItemFinder, item_pixels  # noqa: E402
 from tests.composites import SCENES, SURFACES, Composite, busy, flatlay, product_cutout  # noqa: E402
 
-HELD_OUT_SCENES = ("motorcycle_left", "camera")  # never looked at while tuning the finder
-HELD_OUT_SURFACES = ("gravel",)
+# Never looked at while tuning the finder. The first three were held out from the start; the others were
+# added later, and measured once with the finder as it then stood, before any further change.
+HELD_OUT_SCENES = ("motorcycle_left", "camera", "coins", "page", "hubble_deep_field")
+HELD_OUT_SURFACES = ("gravel", "terrazzo", "moon")
 
 
 def catalogue_sample(n: int, seed: int) -> list[Path]:
@@ -86,6 +88,7 @@ def evaluate(photos: list[Composite], index: Index | None, embedder, finder: Ite
         products = found = first_right = searched_any = 0
         top5 = {"offered item": [], "whole photo": [], "ground-truth cut-out": []}
         seconds = []
+        per_background: dict[str, list[bool]] = {}
         for composite in chosen:
             started = time.perf_counter()
             finding = finder.find(composite.image)
@@ -101,6 +104,7 @@ def evaluate(photos: list[Composite], index: Index | None, embedder, finder: Ite
                 best = int(np.argmax(scores)) if scores else -1
                 hit = best >= 0 and scores[best] >= 0.5
                 found += hit
+                per_background.setdefault(composite.background, []).append(bool(hit))
                 if index is not None:
                     owners.append(placed.id)
                     truth.append(item_pixels(composite.image, truth_item(placed)))
@@ -123,6 +127,7 @@ def evaluate(photos: list[Composite], index: Index | None, embedder, finder: Ite
             "first_right": round(first_right / max(searched_any, 1), 3),
             "searched_an_item": round(searched_any / max(len(chosen), 1), 3),
             "finder_ms_p50": round(float(np.median(seconds)) * 1000, 1),
+            "found_by_background": {name: f"{sum(hits)}/{len(hits)}" for name, hits in sorted(per_background.items())},
             **({f"top5_{name.replace(' ', '_').replace('-', '_')}": round(float(np.mean(v)), 3)
                 for name, v in top5.items()} if index is not None else {}),
         }

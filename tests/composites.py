@@ -2,7 +2,8 @@
 
 Each composite keeps every placed product's id, box and exact mask, so that an item finder can be
 scored against ground truth. Surfaces are plain (a coloured sheet, floor or table with uneven light)
-or textured (wood, woven fabric, knit, carpet, brick, grass, gravel); scenes are ordinary photos that
+or textured (wood, woven fabric, knit, carpet, stone chips, brick, grass, gravel, the moon's surface);
+scenes are ordinary photos that
 scikit-learn and scikit-image ship.
 """
 
@@ -110,6 +111,16 @@ def carpet(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return tone * shade[..., None] * lighting(size, rng, 0.12)
 
 
+def terrazzo(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Stone chips, sand or speckled tiles: a fine, irregular grain in a few close tones."""
+    w, h = size
+    grain = ndimage.gaussian_filter(rng.normal(0, 1, (h, w)), rng.uniform(2, 6))
+    tones = np.array(rng.uniform(60, 220, 3), np.float32) * rng.uniform(0.75, 1.2, (4, 3)).astype(np.float32)
+    edges = np.quantile(grain, [0.3, 0.6, 0.85])
+    pixels = tones[np.digitize(grain, edges)]
+    return pixels * lighting(size, rng, 0.12) + rng.normal(0, 4, (h, w, 3))
+
+
 def sample_photo(name: str) -> Image.Image:
     """One of the photos that scikit-learn or scikit-image ship with their code."""
     if name in ("china", "flower"):
@@ -140,10 +151,11 @@ def photo_surface(name: str) -> Callable[[tuple[int, int], np.random.Generator],
     return make
 
 
-TEXTURE_PHOTOS = ("brick", "grass", "gravel")
+TEXTURE_PHOTOS = ("brick", "grass", "gravel", "moon")
 SURFACES: dict[str, Callable] = {"plain": plain, "wood": wood, "weave": weave, "carpet": carpet,
-                                 **{name: photo_surface(name) for name in TEXTURE_PHOTOS}}
-SCENES = ("china", "flower", "astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "camera")
+                                 "terrazzo": terrazzo, **{name: photo_surface(name) for name in TEXTURE_PHOTOS}}
+SCENES = ("china", "flower", "astronaut", "chelsea", "coffee", "rocket", "coins", "page", "hubble_deep_field",
+          "motorcycle_left", "camera")
 
 
 # -- composing ------------------------------------------------------------------------------------------
