@@ -154,6 +154,9 @@ class OnnxEmbedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
         options.inter_op_num_threads = 1
+        # Idle workers would spin for a while after each run, holding both cores of a small server while the
+        # next photo is decoded and its items found; they sleep instead (bursts of users: see benchmarks).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # The arena would keep a batch's peak activations for good; a few ms per batch buy ~80 MB.
         options.enable_cpu_mem_arena = False
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
