@@ -33,7 +33,8 @@ def measure(index_dir: Path, queries_file: Path, truth: np.ndarray) -> dict:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     recall = np.mean([len(set(f) & set(t)) / 5 for f, t in zip(result["found"], truth, strict=True)])
     return {"recall@5": round(float(recall), 4), "p50_ms": round(p(result["times"]), 1),
-            "p95_ms": round(p(result["times"], 95), 1), "serving_peak_rss_mb": result["peak_mb"]}
+            "p95_ms": round(p(result["times"], 95), 1), "serving_peak_rss_mb": result["peak_mb"],
+            "load_s": round(result["load_s"], 1)}
 
 
 def bench_milvus(real_index: Path, sizes: tuple[int, ...] = (44_072,)) -> dict:
