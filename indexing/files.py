@@ -122,6 +122,15 @@ def load_npy(path: Path, *, mmap: bool) -> np.ndarray:
         raise IndexFormatError(f"{path} is not a readable .npy file ({exc})") from None
 
 
+def next_generation(directory: Path) -> tuple[dict[str, Any], int]:
+    """The manifest being replaced (empty if none can be read) and the generation that replaces it."""
+    try:
+        previous = read_manifest(directory)
+    except IndexFormatError:
+        previous = {}
+    return previous, int(previous.get("generation", 0)) + 1
+
+
 def write_index(
     directory: Path,
     *,
@@ -147,11 +156,7 @@ def write_index(
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.shape[0] != len(products):
         raise FashionIndexError("vectors and products differ in length")
-    try:
-        previous = read_manifest(directory)
-    except IndexFormatError:
-        previous = {}
-    generation = int(previous.get("generation", 0)) + 1
+    previous, generation = next_generation(directory)
     files = {role: entry for role, entry in (keep_files or {}).items() if role not in ("ann", "vectors", "products")}
     store = dict(store or previous.get("store") or {})
     payloads: dict[str, tuple[str, bytes | Callable[[BinaryIO], None]]] = {
@@ -179,11 +184,7 @@ def name_collection(directory: Path, store: Mapping[str, str], current: str, cou
                     keep_files: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Commit, as the next generation, a Milvus collection that already holds its rows (a sharded build)."""
     directory.mkdir(parents=True, exist_ok=True)
-    try:
-        previous = read_manifest(directory)
-    except IndexFormatError:
-        previous = {}
-    generation = int(previous.get("generation", 0)) + 1
+    previous, generation = next_generation(directory)
     files = dict(keep_files or {})
     atomic_write(directory / f"probe-{generation}.npy", npy_writer(np.asarray(probe, dtype=np.float32)))
     files["probe"] = file_entry(directory / f"probe-{generation}.npy")

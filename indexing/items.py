@@ -62,11 +62,18 @@ def scale_box(box: Sequence[float], sx: float, sy: float, size: tuple[int, int])
             min(w, int(np.ceil(x1 * sx))), min(h, int(np.ceil(y1 * sy))))
 
 
+def box_area(box: Sequence[int]) -> int:
+    return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
+
+
+def box_overlap(a: Sequence[int], b: Sequence[int]) -> int:
+    """The area that two boxes share."""
+    return box_area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+
+
 def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    inter = box_overlap(a, b)
+    union = box_area(a) + box_area(b) - inter
     return inter / union if union else 0.0
 
 

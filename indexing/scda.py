@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from indexing.background import BorderFinder, soften
 from indexing.images import SIZE, fit_square
-from indexing.items import MAX_ITEMS, Finding, Item, ItemFinder, box_iou, scale_box
+from indexing.items import MAX_ITEMS, Finding, Item, ItemFinder, box_area, box_iou, box_overlap, scale_box
 
 GRID = 7  # the map's side for a 224x224 input
 MASK_SIDE = 112  # the region is drawn over the padded square at this many pixels a side
@@ -26,14 +26,9 @@ INSIDE = 0.6  # a surface item with this share of its box inside the region's bo
 SAME = 0.5  # proposals whose boxes overlap this much (IoU) are one item
 
 
-def area(box: tuple[int, int, int, int]) -> int:
-    return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
-
-
-def overlap(box: tuple[int, int, int, int], region: tuple[int, int, int, int]) -> float:
+def inside(box: tuple[int, int, int, int], region: tuple[int, int, int, int]) -> float:
     """The share of box that lies inside region."""
-    inter = (max(box[0], region[0]), max(box[1], region[1]), min(box[2], region[2]), min(box[3], region[3]))
-    return area(inter) / area(box) if area(box) else 0.0
+    return box_overlap(box, region) / box_area(box) if box_area(box) else 0.0
 
 
 def scda_region(activation: np.ndarray) -> np.ndarray:
@@ -79,7 +74,7 @@ class ScdaFinder:
         found = self.surface.find(photo, size, busy_cues=busy_cues)
         if found.packshot:
             return found
-        pixels = np.asarray(fit_square(photo.convert("RGB"), SIZE), np.uint8)
+        pixels = np.asarray(fit_square(photo, SIZE), np.uint8)
         region = scda_region(self.embedder.activation_maps(pixels[None])[0])
         if not region.any() or region.mean() > MOST:
             return found
@@ -87,10 +82,10 @@ class ScdaFinder:
         # A 7x7 grid's region is coarser than any outline: the surface item lying mostly inside it, the largest
         # such, is its object. Only the surface's items (found with or without the busy-photo cues) may go
         # first, so item 0 stays item 0 when complete() adds the further proposals.
-        inside = [overlap(item.box, box) if item.cue == "surface" else 0.0 for item in found.items]
-        held = [i for i, share in enumerate(inside) if share >= INSIDE]
+        shares = [inside(item.box, box) if item.cue == "surface" else 0.0 for item in found.items]
+        held = [i for i, share in enumerate(shares) if share >= INSIDE]
         if held:
-            first = found.items[max(held, key=lambda i: inside[i] * area(found.items[i].box))]
+            first = found.items[max(held, key=lambda i: shares[i] * box_area(found.items[i].box))]
         else:
             first = Item(box, mask, float(1 - region.mean()), cue="scda")
         rest = [item for item in found.items if item is not first and box_iou(item.box, first.box) < SAME]

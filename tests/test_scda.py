@@ -13,7 +13,7 @@ from indexing.cli import main
 from indexing.errors import FashionIndexError
 from indexing.finders import open_finder
 from indexing.items import box_iou
-from indexing.scda import GRID, ScdaFinder, overlap, region_in_photo, scda_region
+from indexing.scda import GRID, ScdaFinder, inside, region_in_photo, scda_region
 from tests.composites import flatlay
 from tests.test_items import generated_products
 
@@ -82,7 +82,7 @@ def test_scda_offers_its_own_region_where_the_surface_finds_nothing_there():
     first = finding.items[0]
     assert first.cue == "scda" and finding.searched == 0
     # A 7x7 grid over the padded square is coarse: the region holds the corner, and stays in its quarter-ish.
-    assert overlap(empty_corner, first.box) > 0.95 and first.box[2] < w / 2 and first.box[3] < h / 2
+    assert inside(empty_corner, first.box) > 0.95 and first.box[2] < w / 2 and first.box[3] < h / 2
 
 
 def test_exported_map_equals_tensorflow_and_drives_query_items(exported_index, embedder, tmp_path, capsys):
