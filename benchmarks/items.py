@@ -1,9 +1,10 @@
 """The item finder on composites with known answers: flat-lays of 2-3 products, single products in photos.
 
 Reports, per kind of photo: found (share of placed products with an offered box of IoU >= 0.5), first
-right (the searched box is a product), and how often the product's own id is in the top 5 when searching
-the offered item, the whole photo, or the ground-truth cut-out. Also checks that catalogue renditions
-(queries-224) still pass through unchanged.
+right (the searched box is a product), how closely the found items' cut-out masks follow the products
+(median IoU, and the surface they take in as a share of the product's area), and how often the product's
+own id is in the top 5 when searching the offered item, the whole photo, or the ground-truth cut-out. Also
+checks that catalogue renditions (queries-224) still pass through unchanged.
 
     python benchmarks/items.py                      # 2,000-product index, 100 photos of each kind
     python benchmarks/items.py --photos 40 --seed 7 # other photos (held-out backgrounds: --held-out)
@@ -74,6 +75,14 @@ def truth_item(placed) -> Item:
     return Item(placed.box, placed.mask.astype(np.float32))
 
 
+def mask_fit(item: Item, truth: np.ndarray) -> tuple[float, float]:
+    """How well an item's mask, drawn at the photo's size, covers the product: IoU, and the surface it takes
+    in as a share of the product's area (what rings the cut-out)."""
+    alpha = Image.fromarray((np.clip(item.mask, 0, 1) * 255).astype(np.uint8))
+    drawn = np.asarray(alpha.resize(truth.shape[::-1], Image.Resampling.BILINEAR)) > 127
+    return float((drawn & truth).sum() / (drawn | truth).sum()), float((drawn & ~truth).sum() / truth.sum())
+
+
 def own_in_top5(index: Index, embedder, pixels: list[np.ndarray], owners: list[str]) -> list[bool]:
     if not pixels:
         return []
@@ -89,6 +98,7 @@ def evaluate(photos: list[Composite], index: Index | None, embedder, finder: Ite
         top5 = {"offered item": [], "whole photo": [], "ground-truth cut-out": []}
         seconds = []
         per_background: dict[str, list[bool]] = {}
+        fits = []
         for composite in chosen:
             started = time.perf_counter()
             finding = finder.find(composite.image)
@@ -105,11 +115,13 @@ def evaluate(photos: list[Composite], index: Index | None, embedder, finder: Ite
                 hit = best >= 0 and scores[best] >= 0.5
                 found += hit
                 per_background.setdefault(composite.background, []).append(bool(hit))
+                refined = finder.refine(composite.image, finding, best) if hit else None
+                if refined is not None:
+                    fits.append(mask_fit(refined, placed.mask))
                 if index is not None:
                     owners.append(placed.id)
                     truth.append(item_pixels(composite.image, truth_item(placed)))
-                    offered.append(item_pixels(composite.image, finder.refine(composite.image, finding, best))
-                                   if hit else None)
+                    offered.append(item_pixels(composite.image, refined) if refined is not None else None)
             if index is None:
                 continue
             top5["ground-truth cut-out"] += own_in_top5(index, embedder, truth, owners)
@@ -127,6 +139,8 @@ def evaluate(photos: list[Composite], index: Index | None, embedder, finder: Ite
             "first_right": round(first_right / max(searched_any, 1), 3),
             "searched_an_item": round(searched_any / max(len(chosen), 1), 3),
             "finder_ms_p50": round(float(np.median(seconds)) * 1000, 1),
+            "mask_iou_median": round(float(np.median([f[0] for f in fits])), 3) if fits else None,
+            "mask_surface_taken_median": round(float(np.median([f[1] for f in fits])), 4) if fits else None,
             "found_by_background": {name: f"{sum(hits)}/{len(hits)}" for name, hits in sorted(per_background.items())},
             **({f"top5_{name.replace(' ', '_').replace('-', '_')}": round(float(np.mean(v)), 3)
                 for name, v in top5.items()} if index is not None else {}),
