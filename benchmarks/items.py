@@ -37,7 +37,7 @@ from indexing.finders import FINDERS, open_finder  # noqa: E402
 from indexing.images import load_image  # noqa: E402
 from indexing.index import Index  # noqa: E402
 from indexing.items import Item, ItemFinder, item_pixels  # noqa: E402
-from tests.composites import SCENES, SURFACES, Composite, busy, flatlay, product_cutout  # noqa: E402
+from tests.composites import SCENES, SURFACES, Composite, busy, flatlay, mask_fit, product_cutout  # noqa: E402
 
 # Never looked at while tuning the finder. The first three were held out from the start; the others were
 # added later, and measured once with the finder as it then stood, before any further change.
@@ -75,14 +75,6 @@ def truth_item(placed) -> Item:
     return Item(placed.box, placed.mask.astype(np.float32))
 
 
-def mask_fit(item: Item, truth: np.ndarray) -> tuple[float, float]:
-    """How well an item's mask, drawn at the photo's size, covers the product: IoU, and the surface it takes
-    in as a share of the product's area (what rings the cut-out)."""
-    alpha = Image.fromarray((np.clip(item.mask, 0, 1) * 255).astype(np.uint8))
-    drawn = np.asarray(alpha.resize(truth.shape[::-1], Image.Resampling.BILINEAR)) > 127
-    return float((drawn & truth).sum() / (drawn | truth).sum()), float((drawn & ~truth).sum() / truth.sum())
-
-
 def own_in_top5(index: Index, embedder, pixels: list[np.ndarray], owners: list[str]) -> list[bool]:
     if not pixels:
         return []
@@ -117,7 +109,7 @@ def evaluate(photos: list[Composite], index: Index | None, embedder, finder: Ite
                 per_background.setdefault(composite.background, []).append(bool(hit))
                 refined = finder.refine(composite.image, finding, best) if hit else None
                 if refined is not None:
-                    fits.append(mask_fit(refined, placed.mask))
+                    fits.append(mask_fit(refined.mask, placed.mask))
                 if index is not None:
                     owners.append(placed.id)
                     truth.append(item_pixels(composite.image, truth_item(placed)))

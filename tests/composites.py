@@ -182,6 +182,14 @@ def paste(canvas: np.ndarray, product: Image.Image, x: int, y: int) -> np.ndarra
     return mask
 
 
+def mask_fit(item_mask: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """How well a finder's soft mask, drawn at the composite's size, covers a placed product (its truth mask):
+    IoU, and the surface it takes in as a share of the product's area (what would ring its cut-out)."""
+    alpha = Image.fromarray((np.clip(item_mask, 0, 1) * 255).astype(np.uint8))
+    drawn = np.asarray(alpha.resize(truth.shape[::-1], Image.Resampling.BILINEAR)) > 127
+    return float((drawn & truth).sum() / (drawn | truth).sum()), float((drawn & ~truth).sum() / truth.sum())
+
+
 def box_of(mask: np.ndarray) -> tuple[int, int, int, int]:
     ys, xs = np.nonzero(mask)
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1

@@ -13,7 +13,7 @@ from indexing.background import BorderFinder, segment
 from indexing.cli import main
 from indexing.images import load_image, open_photo
 from indexing.items import box_iou, cut_out, item_pixels
-from tests.composites import busy, flatlay, product_cutout
+from tests.composites import busy, flatlay, mask_fit, product_cutout
 from tests.conftest import draw_product
 
 
@@ -100,17 +100,11 @@ def test_refined_item_follows_the_garment_closer_than_the_finders_coarse_mask(su
     composite = flatlay(generated_products(), np.random.default_rng(4), surface=surface)
     finder = BorderFinder()
     finding = finder.find(composite.image)
-
-    def mask_iou(item, truth):
-        alpha = Image.fromarray((item.mask * 255).astype(np.uint8)).resize(composite.image.size)
-        drawn = np.asarray(alpha) > 127
-        return (drawn & truth).sum() / (drawn | truth).sum()
-
     for placed in composite.placed:
         n = max(range(len(finding.items)), key=lambda i: box_iou(finding.items[i].box, placed.box))
         coarse, refined = finding.items[n], finder.refine(composite.image, finding, n)
-        truth = placed.mask.astype(bool)
-        assert mask_iou(refined, truth) > max(0.85, mask_iou(coarse, truth)), f"{placed.id} on {surface}"
+        refined_iou, _ = mask_fit(refined.mask, placed.mask)
+        assert refined_iou > max(0.85, mask_fit(coarse.mask, placed.mask)[0]), f"{placed.id} on {surface}"
         assert box_iou(refined.box, placed.box) >= box_iou(coarse.box, placed.box) - 0.02
 
 
@@ -122,9 +116,7 @@ def test_cut_out_is_not_ringed_by_the_surface(surface):
     extra = []
     for placed in composite.placed:
         n = max(range(len(finding.items)), key=lambda i: box_iou(finding.items[i].box, placed.box))
-        alpha = Image.fromarray((finder.refine(composite.image, finding, n).mask * 255).astype(np.uint8))
-        drawn = np.asarray(alpha.resize(composite.image.size)) > 127
-        extra.append((drawn & ~placed.mask).sum() / placed.mask.sum())
+        extra.append(mask_fit(finder.refine(composite.image, finding, n).mask, placed.mask)[1])
     # Measured: 2% of the garment's area is surface; a mask cut where the evidence first rises took 9%.
     assert np.mean(extra) < 0.04, extra
 
