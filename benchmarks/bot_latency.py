@@ -1,7 +1,8 @@
 """The bot as deployed (`python -m bot`) against the fake Bot API on loopback, with a 44k-product index.
 
 Measures the time from an update being available to its album request arriving, for one user (a
-1280x960 flat-lay of three catalogue products) and for 20 at once (960x1280 flat-lays); the bot
+1280x960 flat-lay of three catalogue products; also a 960x1280 packshot, a catalogue model shot standing
+in a room, and a 591x1280 screenshot of a shop's page) and for 20 at once (960x1280 flat-lays); the bot
 process's memory; the time from start to ready. Also records one conversation.
 """
 
@@ -37,6 +38,31 @@ def flatlay_jpeg(size: tuple[int, int], seed: int) -> bytes:
     out = io.BytesIO()
     flatlay(products, rng, size, surface="wood").image.save(out, "JPEG", quality=90)
     return out.getvalue()
+
+
+def jpeg(image) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def other_photos() -> dict[str, tuple[bytes, tuple[int, int]]]:
+    """A packshot as a phone would send it (a catalogue photo enlarged to 960x1280), a model shot standing in
+    a room, and a phone screenshot of a shop's product page."""
+    from PIL import Image
+
+    from tests.composites import worn
+    from tests.screenshots import screenshot
+
+    packshot = Image.open(DATASET / "images" / "15970.jpg").convert("RGB").resize((960, 1280), Image.BICUBIC)
+    person = worn(("13886", product_cutout(DATASET / "images" / "13886.jpg")), np.random.default_rng(3)).image
+    shown = [(pid, Image.open(DATASET / "images" / f"{pid}.jpg").convert("RGB"))
+             for pid in ("39386", "15970", "59263", "13886")]
+    shot = screenshot(shown, np.random.default_rng(3), "shop", "light").image
+    return {"packshot": (jpeg(packshot), (960, 1280)), "person": (jpeg(person), (960, 1280)),
+            "screenshot": (jpeg(shot), shot.size)}
 
 
 def rss_mb(pid: int) -> dict:
@@ -146,6 +172,9 @@ def bench_bot(dataset: Path, code: Path = ROOT) -> dict:
         try:
             ready_line = next(line for line in log if " ready: " in line)
             one_user = [album_latency(fake, 1, photo, n) for n in range(25)][5:]  # first 5 warm up
+            by_kind = {}
+            for user, (kind, (data, size)) in enumerate(other_photos().items(), start=2):
+                by_kind[kind] = [album_latency(fake, user, data, n, size) for n in range(20)][5:]
             burst = []
             for round_ in range(3):
                 burst += simultaneous(fake, range(100 + 20 * round_, 120 + 20 * round_), burst_photo)
@@ -163,6 +192,7 @@ def bench_bot(dataset: Path, code: Path = ROOT) -> dict:
         "photo": "JPEG 1280x960 flat-lay of 3 catalogue products (burst: 960x1280)",
         "one_user_p50_ms": round(p(one_user), 1),
         "one_user_p95_ms": round(p(one_user, 95), 1),
+        **{f"one_user_{kind}_p50_ms": round(p(times), 1) for kind, times in by_kind.items()},
         "twenty_users_p50_ms": round(p(burst), 1),
         "twenty_users_p95_ms": round(p(burst, 95), 1),
         "twenty_users_max_ms": round(float(np.max(burst)) * 1000, 1),

@@ -61,7 +61,9 @@ async def post_init(application: Application) -> None:
         cache_dir=settings.state_dir / "models",
     )
     store = await asyncio.to_thread(open_store, settings)
-    recommender = Recommender(index, embedder, settings.max_pending, open_finder(settings.item_finder, embedder))
+    finder = await asyncio.to_thread(open_finder, settings.item_finder, embedder, index.manifest,
+                                     settings.people_models)
+    recommender = Recommender(index, embedder, settings.max_pending, finder)
     found = Services(
         settings=settings,
         recommender=recommender,

@@ -10,6 +10,7 @@ from bot.captions import product_name
 from bot.results import EXPIRED, item_title, keyboard, send_page, shop_links
 from bot.services import Services, services
 from bot.state import WHOLE, Look
+from indexing.items import Item
 
 
 def parts(update: Update) -> list[str]:
@@ -52,10 +53,10 @@ async def on_item(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     _, look_id, which = parts(update)
     look = found.store.look(look_id)
     item = int(which)
-    if look is None or not (item == WHOLE or 0 <= item < len(look.boxes)):
+    if look is None or not (item == WHOLE or 0 <= item < len(look.items)):
         await callback.answer(EXPIRED, show_alert=True)
         return
-    await callback.answer("Searching the whole photo…" if item == WHOLE else f"Searching item {item + 1}…")
+    await callback.answer("Searching the whole photo…" if item == WHOLE else f"Searching {look.label(item)}…")
     vector = found.store.look_vector(look.id, item)
     if vector is None:  # not searched before: items are embedded only when someone asks for them
         vector = await embed_item(context, found, look, item)
@@ -71,12 +72,11 @@ async def on_item(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def embed_item(context: ContextTypes.DEFAULT_TYPE, found: Services, look: Look, item: int) -> np.ndarray:
-    """Fetch the user's photo from Telegram again, find its items as before, and embed the one asked for."""
+    """Fetch the user's photo from Telegram again and embed the item asked for, cut out with the mask that was
+    stored when it was outlined: the same pixels, whichever replica answers and however long after."""
     telegram_file = await context.bot.get_file(look.file_id)
     data = bytes(await telegram_file.download_as_bytearray())
-    # The busy-photo cues ran when the photo was answered only where no item stood out (answer_photo).
-    busy_cues = look.searched is None and not look.packshot
-    return await found.recommender.embed_item(data, item, busy_cues=busy_cues)
+    return await found.recommender.embed_item(data, None if item == WHOLE else Item.from_record(look.items[item]))
 
 
 async def on_show_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -12,7 +12,8 @@ from indexing import Index
 
 HELP = (
     "Send me a photo of a piece of clothing, shoes or an accessory, and I'll show you the {k} most "
-    "similar products from the catalogue.\n\n"
+    "similar products from the catalogue. A photo of someone wearing it, or a screenshot of a shop or a "
+    "post, works too: I find the outfit or the picture in it.\n\n"
     "Add words to the photo's caption to narrow it down, for example \"women red\" or \"men shoes\".\n\n"
     "Under each album: 🔎 #n finds more like that product, \"Show more\" gives the next matches, "
     "and 👍/👎 tells the shop what worked."

@@ -45,7 +45,8 @@ class Settings:
     api_timeout: int = 30
     reload_seconds: int = 2
     state_url: str = field(default="", repr=False)  # may hold a password
-    item_finder: str = "border"
+    item_finder: str = "auto"
+    people_models: Path | None = None  # MediaPipe's pose models; None: the user's cache folder
     index_store: str = ""  # where this machine reaches the Milvus that the index names (a URI), if elsewhere
 
     @property
@@ -147,5 +148,6 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         reload_seconds=_int(env, "INDEX_RELOAD_SECONDS", 2, 0, 3600),
         state_url=state_url(env),
         index_store=index_store(env),
-        item_finder=_choice(env, "ITEM_FINDER", "border", FINDERS),
+        item_finder=_choice(env, "ITEM_FINDER", "auto", FINDERS),
+        people_models=Path(env["PEOPLE_MODELS"].strip()).expanduser() if env.get("PEOPLE_MODELS", "").strip() else None,
     )

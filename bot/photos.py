@@ -111,8 +111,9 @@ async def answer_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, file_
     if seen.finding.searched is None and not seen.finding.packshot:
         seen = await found.recommender.complete(seen)
     thumbnail = await asyncio.to_thread(jpeg_bytes, seen.image)
+    items = await asyncio.to_thread(found.recommender.outlined, seen)
     finding = seen.finding
-    look = found.store.new_look(file_id, seen.size, [list(item.box) for item in finding.items], finding.searched,
+    look = found.store.new_look(file_id, seen.size, [item.to_record() for item in items], finding.searched,
                                 finding.packshot, words.filters, thumbnail)
     found.store.remember_vector(look.id, seen.first, found_first.vector)
     query = found.store.new_query(user.id if user else None, found_first.vector, words.filters, [],

@@ -23,7 +23,7 @@ from bot.state import WHOLE
 from indexing import Embedder, Hit, Index, load_image
 from indexing.background import BorderFinder
 from indexing.images import open_photo
-from indexing.items import Finding, ItemFinder, item_pixels
+from indexing.items import Finding, Item, ItemFinder, item_pixels
 
 MAX_BATCH = 8  # queries served by one pass over the vectors
 # Pictures per model call. Batches help the model little on 2 cores (17.1 pictures/s one at a time, 19.1 in
@@ -148,12 +148,19 @@ class Recommender:
         """The same photo with every proposal, the busy-photo cues included; item 0 stays item 0."""
         return replace(photo, finding=await asyncio.to_thread(self.finder.find, photo.image, photo.size))
 
-    async def embed_item(self, data: bytes, item: int, *, busy_cues: bool) -> np.ndarray:
-        """The vector of one item of a photo seen before; busy_cues as when its items were first listed,
-        so that item n is the same item."""
-        photo = await asyncio.to_thread(self.look, data, busy_cues=busy_cues)
-        pixels = await asyncio.to_thread(self.pixels, photo, item)
-        vector, _ = await self._submit(Job(0, (), None, pixels=pixels))
+    def outlined(self, photo: Photo) -> list[Item]:
+        """The photo's items as they are outlined and kept: each with its mask drawn at the photo's detail."""
+        return [self.finder.refine(photo.image, photo.finding, n) for n in range(len(photo.finding.items))]
+
+    async def embed_item(self, data: bytes, item: Item | None) -> np.ndarray:
+        """The vector of an item kept from a photo seen before (None: the whole photo), from the photo's bytes."""
+        def cut() -> np.ndarray:
+            if item is None:
+                return load_image(data)
+            image, size = open_photo(data)
+            return item_pixels(image, item, size)
+
+        vector, _ = await self._submit(Job(0, (), None, pixels=await asyncio.to_thread(cut)))
         return vector
 
     async def search(self, vector: np.ndarray, k: int, *, exclude: Sequence[str] = (),

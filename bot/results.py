@@ -45,7 +45,7 @@ def keyboard(query: Query, page: int, shown: int, k: int, look: Look | None = No
     if shop:
         rows.append(shop)
     if look is not None and look.boxes:
-        items = [InlineKeyboardButton(("▸ " if query.item == i else "") + f"Item {i + 1}",
+        items = [InlineKeyboardButton(("▸ " if query.item == i else "") + look.label(i),
                                       callback_data=f"item|{look.id}|{i}") for i in range(len(look.boxes))]
         items.append(InlineKeyboardButton(("▸ " if query.item == WHOLE else "") + "Whole photo",
                                           callback_data=f"item|{look.id}|{WHOLE}"))
@@ -113,4 +113,4 @@ def item_title(query: Query, look: Look, count: int) -> str:
             return (f"Top {count} matches for the whole photo: I couldn't make out a single item. For better "
                     "matches, send a photo cropped to one garment.")
         return f"Top {count} matches for the whole photo."
-    return f"Top {count} matches for item {query.item + 1} (highlighted)."
+    return f"Top {count} matches for {look.label(query.item)} (highlighted)."

@@ -11,12 +11,13 @@ import secrets
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 WHOLE = -1  # the item number that stands for the whole photo
+KIND_NAMES = {"item": "Item", "outfit": "Outfit", "top": "Top", "bottom": "Bottom", "shoes": "Shoes", "photo": "Photo"}
 
 
 @dataclass
@@ -47,6 +48,14 @@ class Look:
     packshot: bool
     filters: dict[str, list[str]]
     thumbnail: bytes
+    # Each item as Item.to_record() gives it, mask included: a tap, a restart or another replica cuts out
+    # exactly the pixels that were outlined. Empty for a look stored before items were kept.
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def label(self, n: int) -> str:
+        """What the user calls item n: its number on the outlined photo, and what it is."""
+        kind = self.items[n]["kind"] if n < len(self.items) else "item"
+        return f"{n + 1} {KIND_NAMES.get(kind, 'Item')}"
 
 
 class Store:
@@ -105,26 +114,27 @@ class Store:
         with self.transaction():
             self.execute("UPDATE queries SET shown = ? WHERE id = ?", (json.dumps(query.shown), query.id))
 
-    def new_look(self, file_id: str, size: tuple[int, int], boxes: list[list[int]], searched: int | None,
+    def new_look(self, file_id: str, size: tuple[int, int], items: list[dict[str, Any]], searched: int | None,
                  packshot: bool, filters: dict[str, list[str]], thumbnail: bytes) -> Look:
-        look = Look(secrets.token_hex(5), file_id, size, boxes, searched, packshot, filters, thumbnail)
+        boxes = [list(item["box"]) for item in items]
+        look = Look(secrets.token_hex(5), file_id, size, boxes, searched, packshot, filters, thumbnail, items)
         with self.transaction():
             self.execute("INSERT INTO looks (id, file_id, width, height, boxes, searched, packshot, filters, "
-                         "thumbnail, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         "thumbnail, created, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (look.id, file_id, size[0], size[1], json.dumps(boxes), searched, int(packshot),
-                          json.dumps(filters), thumbnail, time.time()))
+                          json.dumps(filters), thumbnail, time.time(), json.dumps(items)))
         return look
 
     def look(self, look_id: str | None) -> Look | None:
         """The stored photo, or None once it has expired (or never existed)."""
         row = self.execute(
-            "SELECT file_id, width, height, boxes, searched, packshot, filters, thumbnail FROM looks "
+            "SELECT file_id, width, height, boxes, searched, packshot, filters, thumbnail, items FROM looks "
             "WHERE id = ? AND created >= ?", (look_id, time.time() - self.ttl)).fetchone()
         if row is None:
             return None
-        file_id, width, height, boxes, searched, packshot, filters, thumbnail = row
+        file_id, width, height, boxes, searched, packshot, filters, thumbnail, items = row
         return Look(look_id or "", file_id, (width, height), json.loads(boxes), searched, bool(packshot),
-                    json.loads(filters), bytes(thumbnail))
+                    json.loads(filters), bytes(thumbnail), json.loads(items or "[]"))
 
     def remember_vector(self, look_id: str, item: int, vector: np.ndarray) -> None:
         with self.transaction():

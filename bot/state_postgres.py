@@ -21,6 +21,7 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS looks (id TEXT PRIMARY KEY, file_id TEXT NOT NULL, width INTEGER NOT NULL,
        height INTEGER NOT NULL, boxes TEXT NOT NULL, searched INTEGER, packshot INTEGER NOT NULL,
        filters TEXT NOT NULL, thumbnail BYTEA NOT NULL, created DOUBLE PRECISION NOT NULL)""",
+    "ALTER TABLE looks ADD COLUMN IF NOT EXISTS items TEXT",
     """CREATE TABLE IF NOT EXISTS look_vectors (look TEXT NOT NULL, item INTEGER NOT NULL, vector BYTEA NOT NULL,
        PRIMARY KEY (look, item))""",
     "CREATE TABLE IF NOT EXISTS feedback (time DOUBLE PRECISION NOT NULL, entry TEXT NOT NULL)",

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS look_vectors (
 );
 """
 # Columns added after the first release: a state folder from then is upgraded in place.
-UPGRADES = {"queries": {"look": "TEXT", "item": "INTEGER"}}
+UPGRADES = {"queries": {"look": "TEXT", "item": "INTEGER"}, "looks": {"items": "TEXT"}}
 
 
 class SqliteStore(Store):

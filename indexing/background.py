@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from indexing.colour import to_lab
 from indexing.contrast import contrast_objects
-from indexing.items import MAX_ITEMS, Finding, Item, box_iou, scale_box
+from indexing.items import MAX_ITEMS, Finding, Item, box_area, box_overlap, scale_box
 from indexing.surface import Surface, border_ring, features, fit_surface, smooth_colour, texture, work_copy
 
 WORK_SIDE = 160  # the finder looks at photos this size (long side): a few milliseconds a photo
@@ -17,6 +17,9 @@ MIN_AREA = 0.004  # items smaller than this share of the photo are specks
 STANDS_OUT = 0.12  # the first item's prominence must reach this for it to be searched on its own
 WHITE = 226  # a packshot's border: every channel above this
 FAINT = 0.5  # a share of the surface's edge: too weak to be an item, enough to tie two parts of one together
+CLEAN = 0.05  # a surface leaving at most this share of the photo unexplained is clean: nothing but the items
+MOSTLY = 0.5  # and an item holding this share of what it leaves unexplained is what was photographed
+NESTED = 0.6  # two boxes sharing this much of the smaller one's area show one item
 PART = 0.35  # a part at most this share of its neighbour's area belongs to that neighbour, not beside it
 
 
@@ -107,12 +110,8 @@ class BorderFinder:
         items.sort(key=lambda item: -item.prominence)
         for box, mask, _ in contrast_objects(lab, MAX_ITEMS) if busy_cues else ():
             items.append(Item(scale_box(box, sx, sy, size), soften(mask), 0.0, cue="contrast"))
-        distinct: list[Item] = []
-        for item in items:
-            if all(box_iou(item.box, kept.box) < 0.5 for kept in distinct):
-                distinct.append(item)
-        distinct = distinct[:MAX_ITEMS]
-        searched = 0 if distinct and distinct[0].prominence >= STANDS_OUT else None
+        distinct = distinct_items(items)[:MAX_ITEMS]
+        searched = 0 if distinct and stands_out(distinct[0], distance > surface.edge) else None
         return Finding(size, distinct, searched, surface=surface)
 
     def refine(self, photo: Image.Image, finding: Finding, n: int) -> Item:
@@ -122,6 +121,26 @@ class BorderFinder:
         if item.cue != "surface" or not isinstance(finding.surface, Surface):
             return item
         return sharpen(photo, item, finding.surface, finding.size) or item
+
+
+def stands_out(item: Item, unexplained: np.ndarray) -> bool:
+    """Prominent enough to search on its own; or, however small (a watch, a ring), the one thing on a surface
+    that explains everything else: then it is what the shopper photographed."""
+    if item.prominence >= STANDS_OUT:
+        return True
+    return bool(item.cue == "surface" and unexplained.mean() <= CLEAN
+                and (item.mask > 0.5).sum() >= MOSTLY * unexplained.sum())
+
+
+def distinct_items(items: list[Item]) -> list[Item]:
+    """Items in order, without one that repeats a kept item, or lies inside one, or holds one: a shopper
+    offered a shirt, its pocket and the shirt again sees three boxes for one garment."""
+    kept: list[Item] = []
+    for item in items:
+        if all(box_overlap(item.box, other.box) < NESTED * min(box_area(item.box), box_area(other.box))
+               for other in kept):
+            kept.append(item)
+    return kept
 
 
 def soften(mask: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from indexing.catalogue import Metadata, list_images, product_id, read_metadata, sort_key
+from indexing.catalogue_people import measure_people
 from indexing.checkpoint import Checkpoint, Embedded
 from indexing.embedder import Embedder, KerasEmbedder, Weights, file_entry, probe_images
 from indexing.errors import BuildError, FashionIndexError, ImageError, IndexExistsError
@@ -224,6 +225,9 @@ def build_index(
 
     if exported:
         shutil.move(partial / ONNX_FILE, out / ONNX_FILE)
+    people = measure_people(files)
+    if people:
+        extra["people"] = people
     done, products = write_checkpoint(out, checkpoint, table, out if copy_images else None, embedder.fingerprint,
                                       probe, exported, ann, extra, milvus)
     report.indexed = len(products)
@@ -365,7 +369,8 @@ def commit(index: Index, vectors: np.ndarray, products: list[dict[str, Any]], an
            **fields: Any) -> None:
     """A new generation of an index with these rows; its extractor and settings carry over, fields are set."""
     manifest = index.manifest
-    extra = {key: manifest[key] for key in ("images_copied", "columns", "source", "synced") if key in manifest}
+    carried = ("images_copied", "columns", "source", "synced", "people")
+    extra = {key: manifest[key] for key in carried if key in manifest}
     extra.update(fields)
     kept = {role: entry for role, entry in manifest["files"].items() if role not in ("vectors", "probe", "products")}
     write_index(

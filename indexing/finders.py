@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from indexing.background import BorderFinder
@@ -9,13 +11,32 @@ from indexing.embedder import probe_images
 from indexing.errors import FashionIndexError
 from indexing.items import ItemFinder
 
-FINDERS = ("border", "scda")
+FINDERS = ("auto", "border", "scda")
 
 
-def open_finder(name: str, embedder: Any) -> ItemFinder:
-    """border: the surface model alone (the default, no model pass); scda: the extractor's activation map
-    chooses the item to search first (meaningful with ImageNet weights only). Fails now, not on the first
-    photo, where the extractor cannot give the map."""
+def outfit_first(manifest: Mapping[str, Any]) -> bool:
+    """Whether the catalogue photographs its products worn (measured at build time): then a person's whole
+    outfit is searched first. An index built before it was measured searches the garment first."""
+    from indexing.people_finder import OUTFIT_FIRST
+
+    return float(manifest.get("people", {}).get("share", 0.0)) >= OUTFIT_FIRST
+
+
+def open_finder(name: str, embedder: Any, manifest: Mapping[str, Any] | None = None, models: Path | None = None
+                ) -> ItemFinder:
+    """auto (the default): screenshots, then people (MediaPipe's pose models), then the surface model;
+    border: the surface model alone (no model pass); scda: the extractor's activation map chooses the item to
+    search first (meaningful with ImageNet weights only). manifest: the index's, which says whether its
+    catalogue is worn; models: where the pose models are (default: models_dir()). Fails now, not on the first
+    photo, where a model is missing."""
+    if name == "auto":
+        from indexing.people import PeopleModel
+        from indexing.people_finder import PeopleFinder
+        from indexing.people_models import models_dir
+        from indexing.screens import ScreenFinder
+
+        people = PeopleFinder(BorderFinder(), PeopleModel(models or models_dir()), outfit_first(manifest or {}))
+        return ScreenFinder(people)
     if name == "border":
         return BorderFinder()
     if name == "scda":

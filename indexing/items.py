@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import io
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -12,6 +14,9 @@ from PIL import Image
 from indexing.images import BACKGROUND, SIZE, fit_square
 
 MAX_ITEMS = 6
+# item: a thing lying on a surface; outfit: a person, cut out whole; top, bottom, shoes: the part of a person
+# between body points; photo: a picture inside a screenshot, searched as a photo of its own.
+KINDS = ("item", "outfit", "top", "bottom", "shoes", "photo")
 # The catalogue's own framing, measured on 2,939 of its photos: a 3:4 portrait frame in which the
 # product's bounding box fills 89% of the limiting side (median; see docs/item-finder.md).
 FRAME_ASPECT = 3 / 4
@@ -26,9 +31,23 @@ class Item:
     mask: np.ndarray = field(repr=False)  # float32 in [0, 1] over the whole photo, at the finder's scale
     prominence: float = 0.0
     cue: str = "surface"  # what found it: "surface" (unlike the surface it lies on) or "contrast" (busy photos)
+    kind: str = "item"  # what it is: one of KINDS
 
     def to_dict(self) -> dict:
-        return {"box": list(self.box), "prominence": round(self.prominence, 3), "cue": self.cue}
+        return {"box": list(self.box), "kind": self.kind, "prominence": round(self.prominence, 3), "cue": self.cue}
+
+    def to_record(self) -> dict[str, Any]:
+        """The item as JSON-ready data, mask included (an 8-bit PNG), that rebuilds exactly the same cut-out."""
+        png = io.BytesIO()
+        Image.fromarray(np.round(np.clip(self.mask, 0, 1) * 255).astype(np.uint8), "L").save(png, "PNG")
+        return {**self.to_dict(), "mask": base64.b64encode(png.getvalue()).decode("ascii")}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Item:
+        with Image.open(io.BytesIO(base64.b64decode(record["mask"]))) as png:
+            mask = np.asarray(png, np.float32) / 255
+        x0, y0, x1, y1 = record["box"]
+        return cls((x0, y0, x1, y1), mask, record["prominence"], record["cue"], record["kind"])
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,15 @@ class ItemFinder(Protocol):
     def refine(self, photo: Image.Image, finding: Finding, n: int) -> Item:
         """Item n ready to cut out: its mask drawn at the photo's detail, where the finder can."""
         ...
+
+
+def offered(finder: ItemFinder, photo: Image.Image, size: tuple[int, int] | None = None) -> Finding:
+    """The items the bot offers for a photo: the quick cues, and the busy-photo proposals only where no item
+    stands out (the bot runs that second step after the first album has gone out)."""
+    finding = finder.find(photo, size, busy_cues=False)
+    if finding.searched is None and not finding.packshot:
+        finding = finder.find(photo, size)
+    return finding
 
 
 def scale_box(box: Sequence[float], sx: float, sy: float, size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -110,5 +138,10 @@ def cut_out(photo: Image.Image, item: Item, size: tuple[int, int] | None = None)
 
 
 def item_pixels(photo: Image.Image, item: Item, size: tuple[int, int] | None = None) -> np.ndarray:
-    """The item as the model sees it: its cut-out padded to a white square, 224x224 RGB uint8."""
+    """The item as the model sees it: its cut-out padded to a white square, 224x224 RGB uint8. A photo
+    inside a screenshot is already framed by whoever took it: it is searched as it is, like a photo sent."""
+    if item.kind == "photo":
+        size = size or photo.size
+        box = scale_box(item.box, photo.width / size[0], photo.height / size[1], photo.size)
+        return np.asarray(fit_square(photo.crop(box), SIZE), dtype=np.uint8)
     return np.asarray(fit_square(cut_out(photo, item, size), SIZE), dtype=np.uint8)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from indexing.build import commit, progress_bar, serving_export
+from indexing.catalogue_people import measure_people
 from indexing.checkpoint import Checkpoint, Embedded
 from indexing.download import FEED_IMAGES, Fetched, ImageCache
 from indexing.embedder import Embedder, KerasEmbedder, Weights, probe_images
@@ -130,6 +131,9 @@ def sync_feed(index_dir: str | Path, feed: str | Path, *, columns: Mapping[str, 
         else:
             if exported:
                 shutil.move(index_dir / PARTIAL / ONNX_FILE, index_dir / ONNX_FILE)
+            people = measure_people([index_dir / row["image"] for row in rows])
+            if people:
+                extra["people"] = people
             write_index(index_dir, vectors=matrix, products=rows, fingerprint=runner.fingerprint,
                         probe=(embedder or runner).embed(probe_images()), extra=extra,
                         keep_files={"extractor": exported} if exported else None, ann=ann or "auto",

@@ -2,9 +2,9 @@
 
 Each composite keeps every placed product's id, box and exact mask, so that an item finder can be
 scored against ground truth. Surfaces are plain (a coloured sheet, floor or table with uneven light)
-or textured (wood, woven fabric, knit, carpet, stone chips, brick, grass, gravel, the moon's surface);
-scenes are ordinary photos that
-scikit-learn and scikit-image ship.
+or textured (wood, woven fabric, knit, linen, carpet, tiles, marble, stone chips, fine grain, brick,
+grass, gravel, the moon's surface); scenes are ordinary photos that scikit-learn and scikit-image ship,
+or a plain room. Model shots stand in them at a person's scale (worn).
 """
 
 from __future__ import annotations
@@ -121,6 +121,61 @@ def terrazzo(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return pixels * lighting(size, rng, 0.12) + rng.normal(0, 4, (h, w, 3))
 
 
+def tiles(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Floor or wall tiles: squares of one or two glazes between lines of grout."""
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    side = rng.uniform(60, 200)
+    grout = ((x % side) < 4) | ((y % side) < 4)
+    glaze = np.array(rng.uniform(90, 240, 3), np.float32)
+    other = glaze * rng.uniform(0.8, 1.0) if rng.random() < 0.5 else glaze
+    checker = ((np.floor(x / side) + np.floor(y / side)) % 2)[..., None]
+    pixels = glaze * checker + other * (1 - checker)
+    pixels[grout] = glaze * 0.6
+    return pixels * lighting(size, rng, 0.15) + rng.normal(0, 3, (h, w, 3))
+
+
+def speckle(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Fine natural grain, like lawn, sand or gravel seen from above: noise at one or two pixels' scale."""
+    w, h = size
+    tone = np.array([(70, 120, 50), (190, 170, 130), (120, 115, 105), (150, 120, 80)][rng.integers(4)], np.float32)
+    fine = ndimage.gaussian_filter(rng.normal(0, 1, (h, w)), rng.uniform(0.6, 1.5))
+    shade = 1 + 0.25 * fine / fine.std()
+    return tone * shade[..., None] * lighting(size, rng, 0.15) + rng.normal(0, 3, (h, w, 3))
+
+
+def linen(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Linen or canvas: threads along both axes, unevenly thick."""
+    w, h = size
+    tone = np.array(rng.uniform(120, 235, 3), np.float32)
+    warp = ndimage.gaussian_filter1d(rng.normal(0, 1, w), 0.8)[None, :]
+    weft = ndimage.gaussian_filter1d(rng.normal(0, 1, h), 0.8)[:, None]
+    shade = 1 + 0.06 * (warp + weft) + 0.03 * rng.normal(0, 1, (h, w))
+    return tone * shade[..., None] * lighting(size, rng, 0.12)
+
+
+def marble(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Marble: a pale stone with thin dark veins."""
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    turbulence = ndimage.gaussian_filter(rng.normal(0, 1, (h, w)), 30) * 400
+    veins = np.abs(np.sin((x * 0.7 + y * 0.3 + turbulence) / rng.uniform(40, 90))) ** 0.15
+    base = np.array(rng.uniform(200, 245, 3), np.float32)
+    return base * (0.75 + 0.25 * veins)[..., None] + rng.normal(0, 2, (h, w, 3))
+
+
+def room(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A plain room: a painted wall with a window or a door, a floor below it."""
+    w, h = size
+    wall = np.array(rng.uniform(150, 240, 3), np.float32)
+    pixels = np.broadcast_to(wall, (h, w, 3)).copy()
+    horizon = int(h * rng.uniform(0.6, 0.8))
+    pixels[horizon:] = wood((w, h - horizon), rng) if rng.random() < 0.5 else carpet((w, h - horizon), rng)
+    x0, y0 = int(rng.uniform(0.05, 0.6) * w), int(rng.uniform(0.05, 0.3) * h)
+    pixels[y0 : y0 + int(0.3 * h), x0 : x0 + int(0.3 * w)] = rng.uniform(60, 250, 3)  # a window, a door, a picture
+    return pixels * lighting(size, rng, 0.2) + rng.normal(0, 3, (h, w, 3))
+
+
 def sample_photo(name: str) -> Image.Image:
     """One of the photos that scikit-learn or scikit-image ship with their code."""
     if name in ("china", "flower"):
@@ -153,9 +208,10 @@ def photo_surface(name: str) -> Callable[[tuple[int, int], np.random.Generator],
 
 TEXTURE_PHOTOS = ("brick", "grass", "gravel", "moon")
 SURFACES: dict[str, Callable] = {"plain": plain, "wood": wood, "weave": weave, "carpet": carpet,
-                                 "terrazzo": terrazzo, **{name: photo_surface(name) for name in TEXTURE_PHOTOS}}
+                                 "terrazzo": terrazzo, "tiles": tiles, "speckle": speckle, "linen": linen,
+                                 "marble": marble, **{name: photo_surface(name) for name in TEXTURE_PHOTOS}}
 SCENES = ("china", "flower", "astronaut", "chelsea", "coffee", "rocket", "coins", "page", "hubble_deep_field",
-          "motorcycle_left", "camera")
+          "motorcycle_left", "camera", "motorcycle_right", "retina", "ihc", "clock_motion")
 
 
 # -- composing ------------------------------------------------------------------------------------------
@@ -212,23 +268,31 @@ def flatlay(products: Sequence[tuple[str, Image.Image]], rng: np.random.Generato
     """2-3 products laid apart on a plain or textured surface."""
     surface = surface or list(SURFACES)[rng.integers(len(SURFACES))]
     canvas = SURFACES[surface](size, rng).astype(np.float32)
-    w, h = size
+    placed = lay_out(canvas, products, rng, (0.32, 0.5), margin=0.03, gap=0.02)
+    return Composite(finish(canvas, rng), "flatlay", surface, placed)
+
+
+def lay_out(canvas: np.ndarray, products: Sequence[tuple[str, Image.Image]], rng: np.random.Generator,
+            scale: tuple[float, float], margin: float, gap: float) -> list[Placed]:
+    """Each product turned, scaled to a share of the short side, and pasted clear of the frame's margin and of
+    the others (a product that finds no room in 200 tries is left out)."""
+    h, w = canvas.shape[:2]
     placed: list[Placed] = []
     boxes: list[tuple[int, int, int, int]] = []
     for pid, product in products:
         for _ in range(200):
-            item = transformed(product, int(min(w, h) * rng.uniform(0.32, 0.5)), rng)
-            if item.width >= w or item.height >= h:
+            item = transformed(product, int(min(w, h) * rng.uniform(*scale)), rng)
+            if item.width >= (1 - 2 * margin) * w or item.height >= (1 - 2 * margin) * h:
                 continue
-            x = int(rng.integers(int(0.03 * w), w - item.width - int(0.03 * w)))
-            y = int(rng.integers(int(0.03 * h), h - item.height - int(0.03 * h)))
+            x = int(rng.integers(int(margin * w), w - item.width - int(margin * w)))
+            y = int(rng.integers(int(margin * h), h - item.height - int(margin * h)))
             box = (x, y, x + item.width, y + item.height)
-            if not overlaps(box, boxes, gap=int(0.02 * min(w, h))):
+            if not overlaps(box, boxes, gap=int(gap * min(w, h))):
                 mask = paste(canvas, item, x, y)
                 placed.append(Placed(pid, box_of(mask), mask))
                 boxes.append(box)
                 break
-    return Composite(finish(canvas, rng), "flatlay", surface, placed)
+    return placed
 
 
 def busy(product: tuple[str, Image.Image], rng: np.random.Generator, size: tuple[int, int] = (960, 1280),
@@ -242,3 +306,25 @@ def busy(product: tuple[str, Image.Image], rng: np.random.Generator, size: tuple
     y = int(rng.integers(int(0.05 * h), h - item.height - int(0.05 * h)))
     mask = paste(canvas, item, x, y)
     return Composite(finish(canvas, rng), "busy", scene, [Placed(product[0], box_of(mask), mask)])
+
+
+def small(products: Sequence[tuple[str, Image.Image]], rng: np.random.Generator,
+          size: tuple[int, int] = (1280, 960)) -> Composite:
+    """1-2 small products (a watch, sunglasses, jewellery) on a plain surface, 12-22% of its short side."""
+    canvas = plain(size, rng).astype(np.float32)
+    placed = lay_out(canvas, products, rng, (0.12, 0.22), margin=0.1, gap=0.05)
+    return Composite(finish(canvas, rng), "small", "plain", placed)
+
+
+def worn(person: tuple[str, Image.Image], rng: np.random.Generator, size: tuple[int, int] = (960, 1280),
+         scene: str = "room") -> Composite:
+    """A catalogue model shot standing upright in a room or a scene photo, 55-85% of the photo's height."""
+    canvas = (room if scene == "room" else photo_surface(scene))(size, rng).astype(np.float32)
+    w, h = size
+    cut = person[1]
+    height = int(h * rng.uniform(0.55, 0.85))
+    width = min(int(0.95 * w), round(cut.width * height / cut.height))
+    cut = cut.resize((width, height), Image.Resampling.BICUBIC)
+    x, y = int(rng.integers(0, w - width + 1)), int(rng.integers(0, h - height + 1))
+    mask = paste(canvas, cut, x, y)
+    return Composite(finish(canvas, rng), "people", scene, [Placed(person[0], box_of(mask), mask)])

@@ -51,6 +51,18 @@ def test_missing_index_is_refused_with_a_reason(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_missing_people_models_are_refused_with_the_command_that_fetches_them(tmp_path, exported_index):
+    fake = FakeTelegram().start()
+    try:
+        done = run(bot_env(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.url,
+                           INDEX_DIR=str(exported_index), STATE_DIR=str(tmp_path / "state"),
+                           PEOPLE_MODELS=str(tmp_path / "no-models")), tmp_path)
+    finally:
+        fake.stop()
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "fashion-bot: cannot start: " in done.stderr and "run `fashion-index fetch-models`" in done.stderr
+
+
 def test_env_file_start_ready_answer_and_sigterm(tmp_path, exported_index):
     fake = FakeTelegram().start()
     (tmp_path / ".env").write_text(

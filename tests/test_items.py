@@ -174,3 +174,30 @@ def test_query_items_json_lists_each_item_with_its_hits(exported_index, embedder
 def test_query_items_text_says_when_the_photo_is_a_packshot(exported_index, catalogue, capsys):
     assert main(["query", "--index", str(exported_index), str(catalogue[0] / "1005.jpg"), "--items"]) == 0
     assert "whole photo is searched as it is" in capsys.readouterr().out
+
+
+def test_a_small_item_alone_on_a_clean_surface_is_searched_however_small():
+    from tests.composites import small
+
+    searched = 0
+    for seed in range(6):
+        composite = small(generated_products()[:1], np.random.default_rng(seed))
+        finding = BorderFinder().find(composite.image)
+        placed = composite.placed[0]
+        assert max(box_iou(item.box, placed.box) for item in finding.items) >= 0.5
+        searched += finding.searched is not None and box_iou(finding.items[finding.searched].box, placed.box) >= 0.5
+    assert searched >= 5
+
+
+@pytest.mark.parametrize("kind", ["flatlay", "busy"])
+def test_no_offered_box_lies_inside_another(kind):
+    from indexing.items import box_area, box_overlap, offered
+
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        composite = (flatlay(generated_products(), rng, surface="carpet") if kind == "flatlay"
+                     else busy(generated_products()[seed % 3], rng, scene="chelsea"))
+        boxes = [item.box for item in offered(BorderFinder(), composite.image).items]
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                assert box_overlap(a, b) < 0.6 * min(box_area(a), box_area(b)), f"{a} and {b} nest ({kind} {seed})"

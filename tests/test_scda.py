@@ -108,5 +108,5 @@ def test_an_extractor_without_the_map_is_refused_at_once():
 
     with pytest.raises(FashionIndexError, match="activation map"):
         open_finder("scda", Plain())
-    with pytest.raises(FashionIndexError, match="choose one of border, scda"):
+    with pytest.raises(FashionIndexError, match="choose one of auto, border, scda"):
         open_finder("magic", Plain())

@@ -32,8 +32,10 @@ def test_queries_looks_and_uploads_round_trip_on_both_engines(store):
     again = store.query(query.id)
     assert again is not None and again.shown == ["1", "2", "3"] and again.exclude == ["9"]
     assert np.array_equal(again.vector, vector) and again.filters == {"gender": ["Women"]}
-    look = store.new_look("file-1", (1280, 960), [[1, 2, 3, 4]], 0, False, {}, b"\xff\xd8jpeg")
+    item = {"box": [1, 2, 3, 4], "kind": "top", "prominence": 0.5, "cue": "person", "mask": "iVBOR"}
+    look = store.new_look("file-1", (1280, 960), [item], 0, False, {}, b"\xff\xd8jpeg")
     assert store.look(look.id).thumbnail == b"\xff\xd8jpeg" and store.look(look.id).size == (1280, 960)
+    assert store.look(look.id).items == [item] and store.look(look.id).boxes == [[1, 2, 3, 4]]
     store.remember_vector(look.id, 0, vector)
     store.remember_vector(look.id, 0, vector + 1)  # replaced, not duplicated
     assert np.array_equal(store.look_vector(look.id, 0), vector + 1)
