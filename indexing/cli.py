@@ -17,7 +17,7 @@ from indexing.embedder import Embedder, Weights
 from indexing.errors import FashionIndexError
 from indexing.extractor import RUNTIMES, open_embedder
 from indexing.feeds import parse_columns
-from indexing.finders import FINDERS, open_finder
+from indexing.finders import FINDERS, open_finder, outfit_first
 from indexing.images import load_image, open_photo
 from indexing.index import Hit, Index
 from indexing.items import cut_out, item_pixels, offered
@@ -224,6 +224,11 @@ def run_info(args: argparse.Namespace) -> int:
     if manifest.get("store"):
         store = manifest["store"]
         print(f"store       Milvus at {store['uri']}, collection {store['current']}")
+    people = manifest.get("people")
+    if people:
+        first = "the outfit" if outfit_first(manifest) else "the garment"
+        print(f"people      {people['share']:.0%} of {people['sample']} sampled photos show a person: a worn photo "
+              f"gets {first} searched first")
     how = "approximate (candidates from the graph or Milvus, exact re-rank)" if index.graph else "exact"
     print(f"search      {how}")
     for column, values in index.facets().items():

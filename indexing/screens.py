@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from indexing.items import MAX_ITEMS, Finding, Item, ItemFinder, box_area, catalogue_frame, scale_box
 
+Box = tuple[int, int, int, int]
 WORK_WIDTH = 240  # screenshots are read at this width: a line of text is then about 6 pixels high
 TALL = 1.6  # a phone screenshot is at least this much taller than wide
 FLAT = 3  # neighbouring pixels of an interface's flat fill differ by at most this (per channel, after JPEG)
@@ -32,10 +33,9 @@ def flat_fill(rgb: np.ndarray) -> np.ndarray:
     return (step_x <= FLAT) & (step_y <= FLAT)
 
 
-def is_screenshot(rgb: np.ndarray, flat: np.ndarray) -> bool:
-    h, w = flat.shape
-    if h < TALL * w:
-        return False
+def is_screenshot(flat: np.ndarray) -> bool:
+    """Mostly flat fill, and a flat status bar on top (the caller checks the shape first)."""
+    h = flat.shape[0]
     bar = flat[: max(2, round(STATUS_BAR * h))]
     return bool(flat.mean() >= FLAT_SHARE and bar.mean() >= 0.6)
 
@@ -87,7 +87,7 @@ def unframed(rgb: np.ndarray, flat: np.ndarray, box: tuple[int, int, int, int]) 
     return (x0, y0, x1, y1)
 
 
-def backdrop(rgb: np.ndarray, flat: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+def backdrop(rgb: np.ndarray, flat: np.ndarray, box: Box, others: list[Box]) -> Box:
     """The rectangle of flat fill that a picture's content sits on (a photo's own background), or the content's
     catalogue frame where that fill runs on into the page (a packshot on a page of the same white)."""
     h, w = flat.shape
@@ -110,13 +110,14 @@ def backdrop(rgb: np.ndarray, flat: np.ndarray, box: tuple[int, int, int, int]) 
     if box_area(fill) < 0.6 * h * w and rectangular(around, fill):  # the picture's own background
         return (min(x0, fill[0]), min(y0, fill[1]), max(x1, fill[2]), max(y1, fill[3]))
     if colour.min() >= WHITE:
-        return packshot_frame(flat, box)
+        return packshot_frame(flat, box, others)
     return box
 
 
-def packshot_frame(flat: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+def packshot_frame(flat: np.ndarray, box: Box, others: list[Box]) -> Box:
     """A packshot on a page of its own white: framed as the catalogue frames a product, except that a side
-    where the content is cut straight (a model shot ending at the thighs) is the picture's own edge."""
+    where the content is cut straight (a model shot ending at the thighs) is the picture's own edge, and that
+    the frame stops short of the content above and below it (the title under a photo)."""
     h, w = flat.shape
     x0, y0, x1, y1 = box
     fx0, fy0, fx1, fy1 = catalogue_frame(box, (w, h))
@@ -124,7 +125,14 @@ def packshot_frame(flat: np.ndarray, box: tuple[int, int, int, int]) -> tuple[in
         fy0, fy1 = y1 - (fy1 - fy0), y1
     elif (~flat[y0, x0:x1]).mean() >= CUT:
         fy0, fy1 = y0, y0 + (fy1 - fy0)
-    return (max(0, fx0), max(0, fy0), min(w, fx1), min(h, fy1))
+    fx0, fx1, fy0, fy1 = max(0, fx0), min(w, fx1), max(0, fy0), min(h, fy1)
+    for other in others:
+        if other[0] < fx1 and fx0 < other[2]:
+            if other[3] <= y0:
+                fy0 = max(fy0, other[3])
+            elif other[1] >= y1:
+                fy1 = min(fy1, other[1])
+    return (fx0, fy0, fx1, fy1)
 
 
 def runs(line: np.ndarray) -> list[tuple[int, int]]:
@@ -160,14 +168,15 @@ def pictures(rgb: np.ndarray, flat: np.ndarray) -> list[tuple[int, int, int, int
     content = ndimage.binary_opening(ndimage.binary_fill_holes(~flat), structure=np.ones((3, 3), bool))
     content[: max(2, round(STATUS_BAR * h))] = False
     found = []
-    for box in blocks(content):
+    laid_out = blocks(content)
+    for box in laid_out:
         x0, y0, x1, y1 = box
         if y1 - y0 < MIN_HEIGHT * h or box_area(box) < MIN_AREA * h * w or x1 - x0 > LONG * (y1 - y0):
             continue
         if distinct_colours(rgb[y0:y1, x0:x1]) < COLOURS:
             continue
         solid = content[y0:y1, x0:x1].mean() >= SOLID  # a card or a photo reaching its edges, not a silhouette
-        found.append(unframed(rgb, flat, box) if solid else backdrop(rgb, flat, box))
+        found.append(unframed(rgb, flat, box) if solid else backdrop(rgb, flat, box, laid_out))
     found.sort(key=lambda box: -box_area(box))
     kept: list[tuple[int, int, int, int]] = []
     for box in found:  # the parts of one picture (a pair of shoes) share its backdrop
@@ -187,11 +196,13 @@ class ScreenFinder:
 
     def find(self, photo: Image.Image, size: tuple[int, int] | None = None, *, busy_cues: bool = True) -> Finding:
         size = size or photo.size
+        if photo.height < TALL * photo.width:  # most photos: not even the shape of a phone's screen
+            return self.base.find(photo, size, busy_cues=busy_cues)
         scale = WORK_WIDTH / photo.width
         work = photo.convert("RGB").resize((WORK_WIDTH, max(8, round(photo.height * scale))), Image.Resampling.BOX)
         rgb = np.asarray(work, np.int16)
         flat = flat_fill(rgb)
-        if not is_screenshot(rgb, flat):
+        if not is_screenshot(flat):
             return self.base.find(photo, size, busy_cues=busy_cues)
         sx, sy = size[0] / rgb.shape[1], size[1] / rgb.shape[0]
         items = []
