@@ -59,13 +59,13 @@ def person_items(person: Person, size: tuple[int, int]) -> list[Item]:
     return [item for item in items if item is not None]
 
 
-def part_of(item: Item, person: Person) -> bool:
+def part_of(item: Item, body_mask: np.ndarray) -> bool:
     """The item lies mostly on the person (their shirt, their face): the garments already offer it. A bag held
     beside the body, or a product in front of someone, is not covered by their mask and stays."""
     solid = item.mask > 0.5
     if not solid.any():
         return False
-    body = Image.fromarray(person.mask).resize(solid.shape[::-1], Image.Resampling.BILINEAR)
+    body = Image.fromarray(body_mask).resize(solid.shape[::-1], Image.Resampling.BILINEAR)
     return bool((np.asarray(body)[solid] > 0.5).mean() >= INSIDE)
 
 
@@ -97,7 +97,7 @@ class PeopleFinder:
         if not people:
             return found
         worn = [item for person in people for item in person_items(person, size)]
-        others = [item for item in found.items if not any(part_of(item, person) for person in people)]
+        others = [item for item in found.items if not any(part_of(item, person.mask) for person in people)]
         items = (worn + others)[:MAX_ITEMS]
         return Finding(size, items, first_searched(items, self.outfit_first), surface=found.surface)
 
