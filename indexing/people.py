@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,11 +117,15 @@ class PeopleModel:
         for model in (self.detector, self.landmarks):
             model.allocate_tensors()
         self.anchors = ssd_anchors()
+        # An interpreter holds its input and output tensors: photos found in several threads at once (a burst
+        # of users) take turns, or one photo's outputs are read off another's run.
+        self.lock = threading.Lock()
 
     def _run(self, model, pixels: np.ndarray) -> list[np.ndarray]:
-        model.set_tensor(model.get_input_details()[0]["index"], pixels[None])
-        model.invoke()
-        return [model.get_tensor(d["index"])[0] for d in model.get_output_details()]
+        with self.lock:
+            model.set_tensor(model.get_input_details()[0]["index"], pixels[None])
+            model.invoke()
+            return [model.get_tensor(d["index"])[0].copy() for d in model.get_output_details()]
 
     def find(self, photo: Image.Image, size: tuple[int, int] | None = None) -> list[Person]:
         """The people in the photo, most confident first; boxes and points in pixels of size (default: the

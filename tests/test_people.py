@@ -127,3 +127,13 @@ def test_query_items_json_names_the_outfit_and_the_top(exported_index, tmp_path,
     assert [item["kind"] for item in out["items"]][:2] == ["outfit", "top"]
     assert out["searched"] == 1  # the test catalogue is drawn packshots: the garment goes first
     assert Image.open(sheet).size[1] > 3 * 224
+
+
+def test_photos_found_in_several_threads_at_once_get_their_own_people(people):
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [sample_photo("astronaut").resize((s, s)) for s in (400, 512, 640, 700)] * 3
+    alone = [[p.box for p in people.find(photo)] for photo in photos]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda photo: [p.box for p in people.find(photo)], photos))
+    assert together == alone
