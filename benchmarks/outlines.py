@@ -1,6 +1,6 @@
 """Example outline replies: the bot (`python -m bot`, fake Bot API on loopback) answers a flat-lay, a person and
-a screenshot; each outlined photo it sends is saved as benchmarks/results/outline-<kind>.jpg, and what it said
-(caption and buttons) to outline-replies.json.
+a screenshot; each outlined photo it sends is saved as benchmarks/results/example-outline-<kind>.jpg, and what
+it said (caption and buttons) to example-outlines.json.
 
     python benchmarks/outlines.py --index DIR   # an index with its ONNX export (benchmarks/items.py builds one)
 
@@ -40,7 +40,7 @@ def main() -> None:
             for user, (kind, (data, size)) in enumerate(photos.items(), start=1):
                 fake.send_photo(user, data, width=size[0], height=size[1])
                 reply = fake.wait_for("sendPhoto", chat_id=user, timeout=120)[0]
-                (RESULTS / f"outline-{kind}.jpg").write_bytes(reply.files["photo"])
+                (RESULTS / f"example-outline-{kind}.jpg").write_bytes(reply.files["photo"])
                 markup = reply.params["reply_markup"]["inline_keyboard"]
                 replies[kind] = {"caption": reply.params["caption"],
                                  "buttons": [[b["text"] for b in row] for row in markup]}
@@ -48,7 +48,7 @@ def main() -> None:
             bot.terminate()
             bot.wait(30)
             fake.stop()
-    (RESULTS / "outline-replies.json").write_text(json.dumps(replies, indent=2, ensure_ascii=False) + "\n")
+    (RESULTS / "example-outlines.json").write_text(json.dumps(replies, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(replies, indent=2, ensure_ascii=False))
 
 
