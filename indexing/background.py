@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from indexing.colour import to_lab
 from indexing.contrast import contrast_objects
-from indexing.items import MAX_ITEMS, Finding, Item, box_area, box_overlap, scale_box
+from indexing.items import MAX_ITEMS, Finding, Item, box_area, box_overlap, mask_box, scale_box
 from indexing.surface import Surface, border_ring, features, fit_surface, smooth_colour, texture, work_copy
 
 WORK_SIDE = 160  # the finder looks at photos this size (long side): a few milliseconds a photo
@@ -106,7 +106,7 @@ class BorderFinder:
         surface = fit_surface(feats, ring)
         distance = surface.distance(feats)
         sx, sy = size[0] / w, size[1] / h
-        items = surface_items(distance, surface.edge, ring, sx, sy, size)
+        items = surface_items(distance, surface.edge, ring, size)
         items.sort(key=lambda item: -item.prominence)
         for box, mask, _ in contrast_objects(lab, MAX_ITEMS) if busy_cues else ():
             items.append(Item(scale_box(box, sx, sy, size), soften(mask), 0.0, cue="contrast"))
@@ -148,17 +148,14 @@ def soften(mask: np.ndarray) -> np.ndarray:
     return ndimage.gaussian_filter(mask.astype(np.float32), 0.7)
 
 
-def surface_items(distance: np.ndarray, edge: float, ring: np.ndarray, sx: float, sy: float,
-                  size: tuple[int, int]) -> list[Item]:
+def surface_items(distance: np.ndarray, edge: float, ring: np.ndarray, size: tuple[int, int]) -> list[Item]:
     labels = segment(distance, edge)
     items = []
     for label in range(1, labels.max() + 1):
         mask = labels == label
         if mask.mean() < MIN_AREA:
             continue
-        ys, xs = np.nonzero(mask)
-        box = scale_box((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), sx, sy, size)
-        items.append(Item(box, soften(mask), prominence(mask, distance, ring)))
+        items.append(Item(mask_box(mask, size), soften(mask), prominence(mask, distance, ring)))
     return items
 
 
@@ -199,7 +196,4 @@ def sharpen(photo: Image.Image, item: Item, surface: Surface, size: tuple[int, i
     whole = np.zeros((round(h * scale), round(w * scale)), bool)
     oy, ox = round(y0 * scale), round(x0 * scale)
     whole[oy:oy + out[1], ox:ox + out[0]] = mask[: whole.shape[0] - oy, : whole.shape[1] - ox]
-    my, mx = np.nonzero(whole)
-    sx, sy = size[0] / whole.shape[1], size[1] / whole.shape[0]
-    box = scale_box((mx.min(), my.min(), mx.max() + 1, my.max() + 1), sx, sy, size)
-    return Item(box, soften(whole), item.prominence, item.cue)
+    return Item(mask_box(whole, size), soften(whole), item.prominence, item.cue)

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
-from indexing.errors import FashionIndexError
+from indexing.errors import FashionIndexError, ImageError
+from indexing.images import open_photo
 from indexing.people import PeopleModel
 from indexing.people_models import models_dir
 
@@ -30,11 +29,12 @@ def measure_people(photos: Sequence[Path], model: PeopleModel | None = None) -> 
         return None
     step = max(1, len(photos) // SAMPLE)
     sample = list(photos)[::step][:SAMPLE]
-    worn = 0
+    worn = seen = 0
     for path in sample:
         try:
-            with Image.open(path) as image:
-                worn += bool(model.find(image.convert("RGB")))
-        except OSError:
+            image, size = open_photo(path)
+        except ImageError:
             continue  # the build reports unreadable photos itself
-    return {"share": round(worn / len(sample), 3), "sample": len(sample)}
+        worn += bool(model.find(image, size))
+        seen += 1
+    return {"share": round(worn / seen, 3), "sample": seen} if seen else None

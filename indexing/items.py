@@ -14,9 +14,6 @@ from PIL import Image
 from indexing.images import BACKGROUND, SIZE, fit_square
 
 MAX_ITEMS = 6
-# item: a thing lying on a surface; outfit: a person, cut out whole; top, bottom, shoes: the part of a person
-# between body points; photo: a picture inside a screenshot, searched as a photo of its own.
-KINDS = ("item", "outfit", "top", "bottom", "shoes", "photo")
 # The catalogue's own framing, measured on 2,939 of its photos: a 3:4 portrait frame in which the
 # product's bounding box fills 89% of the limiting side (median; see docs/item-finder.md).
 FRAME_ASPECT = 3 / 4
@@ -31,7 +28,9 @@ class Item:
     mask: np.ndarray = field(repr=False)  # float32 in [0, 1] over the whole photo, at the finder's scale
     prominence: float = 0.0
     cue: str = "surface"  # what found it: "surface" (unlike the surface it lies on) or "contrast" (busy photos)
-    kind: str = "item"  # what it is: one of KINDS
+    # What it is: "item" (a thing on a surface), "outfit" (a person, cut out whole), "top", "bottom", "shoes" (the
+    # part of a person between body points) or "photo" (a picture in a screenshot, searched as a photo of its own).
+    kind: str = "item"
 
     def to_dict(self) -> dict:
         return {"box": list(self.box), "kind": self.kind, "prominence": round(self.prominence, 3), "cue": self.cue}
@@ -88,6 +87,13 @@ def scale_box(box: Sequence[float], sx: float, sy: float, size: tuple[int, int])
     w, h = size
     return (max(0, int(np.floor(x0 * sx))), max(0, int(np.floor(y0 * sy))),
             min(w, int(np.ceil(x1 * sx))), min(h, int(np.ceil(y1 * sy))))
+
+
+def mask_box(mask: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The box around a mask's True pixels (at least one), in pixels of size, the photo's size the mask covers."""
+    ys, xs = np.nonzero(mask)
+    return scale_box((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), size[0] / mask.shape[1],
+                     size[1] / mask.shape[0], size)
 
 
 def box_area(box: Sequence[int]) -> int:

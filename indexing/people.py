@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 from scipy.special import expit
 
+from indexing.items import mask_box, scale_box
 from indexing.people_models import check_models
 
 DETECT_SIDE = 224
@@ -164,12 +165,10 @@ class PeopleModel:
         near = np.zeros(mask.shape, bool)
         near[max(0, int(y0)):max(0, int(np.ceil(y1))), max(0, int(x0)):max(0, int(np.ceil(x1)))] = True
         mask = np.where(near, mask, 0).astype(np.float32)
-        ys, xs = np.nonzero(mask > 0.5)
-        if not len(xs):
+        if not (mask > 0.5).any():
             return None
-        box = (int(xs.min() * mx), int(ys.min() * my), int(np.ceil((xs.max() + 1) * mx)),
-               int(np.ceil((ys.max() + 1) * my)))
-        return Person(box, np.column_stack([xy, visible]).astype(np.float32), mask, score)
+        return Person(mask_box(mask > 0.5, photo.size), np.column_stack([xy, visible]).astype(np.float32), mask,
+                      score)
 
 
 def roi_mask(crop_mask: np.ndarray, roi: tuple[float, float, float, float], size: tuple[int, int]) -> np.ndarray:
@@ -189,9 +188,7 @@ def rescaled(person: Person, have: tuple[int, int], want: tuple[int, int]) -> Pe
     if have == want:
         return person
     sx, sy = want[0] / have[0], want[1] / have[1]
-    x0, y0, x1, y1 = person.box
     points = person.points.copy()
     points[:, 0] *= sx
     points[:, 1] *= sy
-    box = (int(x0 * sx), int(y0 * sy), min(want[0], int(np.ceil(x1 * sx))), min(want[1], int(np.ceil(y1 * sy))))
-    return Person(box, points, person.mask, person.score)
+    return Person(scale_box(person.box, sx, sy, want), points, person.mask, person.score)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from indexing.items import MAX_ITEMS, Finding, Item, ItemFinder, scale_box
+from indexing.items import MAX_ITEMS, Finding, Item, ItemFinder, mask_box
 from indexing.people import ANKLES, HEELS, HIPS, KNEES, SHOULDERS, TOES, PeopleModel, Person
 
 # A catalogue in which at least this share of the photos show a person (measured at build time, see
@@ -30,10 +30,7 @@ def region(person: Person, size: tuple[int, int], kind: str, top: float, bottom:
     solid = mask > 0.5
     if solid.sum() < MIN_PART * (person.mask > 0.5).sum():
         return None
-    ys, xs = np.nonzero(solid)
-    gh, gw = mask.shape
-    box = scale_box((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), size[0] / gw, size[1] / gh, size)
-    return Item(box, mask, person.score, cue="person", kind=kind)
+    return Item(mask_box(solid, size), mask, person.score, cue="person", kind=kind)
 
 
 def person_items(person: Person, size: tuple[int, int]) -> list[Item]:
