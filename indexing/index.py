@@ -18,6 +18,7 @@ from indexing.errors import FashionIndexError, IndexFormatError
 from indexing.files import checked_file, load_npy, read_manifest
 from indexing.milvus import milvus_filter
 from indexing.products import ProductTable
+from indexing.scan import similarities
 
 # Feeds' spellings of a product that is not for sale now: kept in the index (a restock costs no
 # embedding), never shown.
@@ -285,7 +286,7 @@ class Index:
         if queries.shape[1] != self.vectors.shape[1]:
             raise FashionIndexError(f"queries have {queries.shape[1]} dimensions, the index {self.vectors.shape[1]}")
         # The scan is bound by memory bandwidth: a matrix product reads the vectors once for every query.
-        sims = np.asarray(l2_normalize(queries) @ self.vectors.T)
+        sims = similarities(self.vectors, l2_normalize(queries))
         return [
             self._select(row, None, self.filter_mask(f), self.positions(e),
                          k, collapse_duplicates)
@@ -296,8 +297,8 @@ class Index:
               excluded: list[int], k: int, collapse: bool) -> list[Hit]:
         """Exact scores for the given rows (all rows if None), then the best k distinct photos."""
         # On unit vectors ||a-b||^2 = 2 - 2 a.b: ranking by the dot product is ranking by distance.
-        rows = self.vectors if positions is None else self.rows(positions)
-        return self._select(np.asarray(rows @ q), positions, allowed, excluded, k, collapse)
+        sims = similarities(self.vectors, q) if positions is None else self.rows(positions) @ q
+        return self._select(sims, positions, allowed, excluded, k, collapse)
 
     def _select(self, sims: np.ndarray, positions: np.ndarray | None, allowed: np.ndarray | None,
                 excluded: list[int], k: int, collapse: bool) -> list[Hit]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from indexing import files as files_module
+from indexing import scan
 from indexing.embedder import l2_normalize
 from indexing.errors import FashionIndexError, IndexFormatError
 from indexing.files import write_index
@@ -235,3 +238,32 @@ def test_ids_and_text_survive_packing_and_are_found_by_value():
     assert list(packed) == values and packed[-1] == "a" * 300 and packed[1:3] == values[1:3]
     assert packed.position("12") == 0 and packed.position("") == 3 and packed.position("13") is None
     assert "ünï\u00e7ode 👗" in packed and None not in packed and 12 not in packed
+
+
+def mapped_kb(path) -> int:
+    """How much of a file this process holds mapped in memory (its RSS share), from /proc/self/smaps."""
+    total, current = 0, None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5:
+            current = fields[5] if len(fields) > 5 else None
+        elif fields[0] == "Rss:" and current == str(path):
+            total += int(fields[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="reads Linux's /proc/self/smaps")
+def test_a_full_scan_is_exact_and_leaves_no_vectors_resident(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "CHUNK_ROWS", 64)  # many chunks, and a query's best rows in different ones
+    vectors = make(tmp_path / "i", n=1000, dim=512)
+    index = Index.load(tmp_path / "i")
+    queries = vectors[[5, 63, 64, 999]] + 0.01
+    together = index.search_many(queries, 5)
+    for q, hits in zip(queries, together, strict=True):
+        expected = np.argsort(np.linalg.norm(vectors - l2_normalize(q), axis=1))[:5]
+        assert [h.id for h in hits] == [str(i) for i in expected]
+        assert [h.id for h in index.search(q, 5)] == [h.id for h in hits]
+    file_kb = index.vectors.nbytes // 1024
+    assert mapped_kb(index.vectors.filename) < file_kb // 8  # the whole 2 MB was read; almost none kept
+    np.asarray(index.vectors).sum()  # touching the map directly keeps it resident: the measure sees that
+    assert mapped_kb(index.vectors.filename) > file_kb // 2
