@@ -15,6 +15,8 @@ TITLES = {
     "resize": "Resize policy (random weights: geometry agreement only, not recommendation quality)",
     "feed": "A product feed on loopback: 2,000 products built from the feed and from a folder of the same "
             "photos (same ONNX model), then a sync of the unchanged feed",
+    "commands": "Each `fashion-index` command's wall time and peak RSS (400 catalogue photos; a feed of 400 on "
+                "loopback, then a sync changing 20 prices and adding 5 products)",
     "first-run": "`make run` with no index: the bot serves while the full catalogue is indexed",
     "milvus": "Milvus Lite (server) against the local folder, perturbed real-photo vectors",
     "bot-scaled": "One bot replica on Milvus Lite + PostgreSQL against the default (folder + SQLite), same run",

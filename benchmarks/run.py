@@ -308,7 +308,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated sections: " + ", ".join([*SECTIONS, "bot", "ann", "feed",
-                                                                                    "first-run", "milvus",
+                                                                                    "first-run", "milvus", "commands",
                                                                                     "bot-scaled"]))
     parser.add_argument("--build-images", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=30)
@@ -331,6 +331,10 @@ def main() -> None:
             from benchmarks.feed_sync import bench_feed
 
             result = bench_feed()
+        elif name == "commands":
+            from benchmarks.commands import bench_commands
+
+            result = bench_commands()
         elif name == "first-run":
             from benchmarks.first_run import bench_first_run
 

@@ -16,15 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from indexing.embedder import KerasEmbedder, file_entry, l2_normalize, preprocess, probe_images
+from indexing.embedder import LAST_CONV, KerasEmbedder, file_entry, l2_normalize, preprocess, probe_images
 from indexing.errors import FashionIndexError
-from indexing.images import SIZE
+from indexing.keras_onnx import OPSET, resnet_onnx
 
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "extractor.onnx"
 INT8_FILE = "extractor-int8.onnx"
-OPSET = 17
 
 
 def onnxruntime_available() -> bool:
@@ -36,26 +35,17 @@ def onnxruntime_available() -> bool:
 
 
 def export_onnx(embedder: KerasEmbedder, out: Path) -> dict[str, Any]:
-    """Convert the TensorFlow graph of this extractor to ONNX at out; returns the file's manifest entry.
+    """Write this extractor as ONNX at out (indexing/keras_onnx.py); returns the file's manifest entry.
 
-    tf2onnx.convert.from_keras fails with Keras 3, so the traced inference function is converted.
     The result is checked against TensorFlow on the probe images before it is kept.
     """
-    try:
-        import tensorflow as tf
-        import tf2onnx
-    except ImportError as exc:
-        raise FashionIndexError(f"exporting needs tf2onnx ({exc}); pip install tf2onnx") from None
+    import onnx
+
     out = Path(out)
     handle, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        tf2onnx.convert.from_function(
-            embedder._call,
-            input_signature=[tf.TensorSpec([None, SIZE, SIZE, 3], tf.float32)],
-            opset=OPSET,
-            output_path=tmp,
-        )
+        onnx.save(resnet_onnx(embedder.model, LAST_CONV), tmp)
         exported = OnnxEmbedder(Path(tmp), embedder.fingerprint)
         probes = probe_images()
         reference = embedder.features(probes)
@@ -65,6 +55,7 @@ def export_onnx(embedder: KerasEmbedder, out: Path) -> dict[str, Any]:
         relative = max(relative, float(np.max(np.abs(maps[0] - maps[1])) / max(np.max(np.abs(maps[1])), 1e-12)))
         if relative > 1e-4:
             raise FashionIndexError(f"the ONNX export differs from TensorFlow by {relative:.2g} (relative)")
+        del exported
         shutil.move(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)

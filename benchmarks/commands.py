@@ -1,0 +1,72 @@
+"""Each `fashion-index` command as a shop owner runs it, with its wall time and peak RSS: a folder build of
+400 catalogue photos (with the ONNX export), the export alone, `add` of three photos, `query`, and a feed
+build of 400 products on loopback followed by a `sync` that changes 20 prices and adds 5 products.
+
+The peak is the command's own (os.wait4's ru_maxrss, as `/usr/bin/time -v` reports it); a small server has
+2-4 GB, so each must stay under 2 GB.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from benchmarks.run import DATASET, ROOT
+from tests.feed_server import FeedServer
+from tests.shop import catalogue_shop
+
+BUDGET_MB = 2048
+
+
+def measured(args: list[str]) -> dict:
+    """Run one command; its wall time and peak RSS. A failure stops the benchmark with its output."""
+    started = time.perf_counter()
+    command = [str(Path(sys.executable).parent / "fashion-index"), *args]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = process.stdout.read() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"fashion-index {' '.join(args)} failed:\n{output}")
+    peak = usage.ru_maxrss // 1024
+    return {"command": "fashion-index " + " ".join(args[:1]), "seconds": round(time.perf_counter() - started, 1),
+            "peak_rss_mb": peak, "within_2_gb": peak <= BUDGET_MB}
+
+
+def bench_commands(photos: int = 400) -> dict:
+    files = sorted((DATASET / "images").glob("*.jpg"), key=lambda p: int(p.stem))[: photos + 3]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, extra = Path(tmp) / "photos", Path(tmp) / "more"
+        folder.mkdir()
+        extra.mkdir()
+        for f in files[:photos]:
+            (folder / f.name).symlink_to(f)
+        for f in files[photos:]:
+            (extra / f.name).symlink_to(f)
+        index = str(Path(tmp) / "index")
+        rows.append(measured(["build", "--images", str(folder), "--metadata", str(DATASET / "styles.csv"),
+                              "--weights", "random:0", "--out", index, "--quiet"]))
+        rows.append(measured(["export", "--index", index]))
+        rows.append(measured(["add", "--index", index, "--images", str(extra), "--quiet"]))
+        rows.append(measured(["query", "--index", index, str(files[0]), "--json"]))
+        server = FeedServer().start()
+        try:
+            shop = catalogue_shop(server, DATASET, photos, extra_every=photos + 1)
+            feed_index = str(Path(tmp) / "from-feed")
+            rows.append(measured(["build", "--feed", shop.feed(), "--weights", "random:0", "--out", feed_index,
+                                  "--quiet"]) | {"command": "fashion-index build --feed"})
+            for product in list(shop.products.values())[:20]:
+                product.attributes["price"] = "999.00 INR"
+            for f in sorted((DATASET / "images").glob("*.jpg"), key=lambda p: int(p.stem))[photos:photos + 5]:
+                with Image.open(f) as image:
+                    shop.add(f.stem, image.convert("RGB"))
+            rows.append(measured(["sync", "--index", feed_index, "--feed", shop.feed(), "--quiet"]))
+        finally:
+            server.stop()
+    return {"photos": photos, "rows": rows}
