@@ -23,29 +23,19 @@ import numpy as np
 from benchmarks.run import DATASET, RESULTS, ROOT, p, synthetic_index
 from indexing import KerasEmbedder, Weights
 from indexing.build import export_extractor
+from indexing.images import encode
 from tests.composites import flatlay, product_cutout
 from tests.fake_telegram import FakeTelegram
 
 
 def flatlay_jpeg(size: tuple[int, int], seed: int) -> bytes:
     """Three catalogue products laid on a wooden floor, as a phone JPEG."""
-    import io
 
     rng = np.random.default_rng(seed)
     products = []
     for pid in ("15970", "39386", "59263"):
         products.append((pid, product_cutout(DATASET / "images" / f"{pid}.jpg")))
-    out = io.BytesIO()
-    flatlay(products, rng, size, surface="wood").image.save(out, "JPEG", quality=90)
-    return out.getvalue()
-
-
-def jpeg(image) -> bytes:
-    import io
-
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=90)
-    return out.getvalue()
+    return encode(flatlay(products, rng, size, surface="wood").image)
 
 
 def other_photos() -> dict[str, tuple[bytes, tuple[int, int]]]:
@@ -61,8 +51,8 @@ def other_photos() -> dict[str, tuple[bytes, tuple[int, int]]]:
     shown = [(pid, Image.open(DATASET / "images" / f"{pid}.jpg").convert("RGB"))
              for pid in ("39386", "15970", "59263", "13886")]
     shot = screenshot(shown, np.random.default_rng(3), "shop", "light").image
-    return {"packshot": (jpeg(packshot), (960, 1280)), "person": (jpeg(person), (960, 1280)),
-            "screenshot": (jpeg(shot), shot.size)}
+    return {"packshot": (encode(packshot), (960, 1280)), "person": (encode(person), (960, 1280)),
+            "screenshot": (encode(shot), shot.size)}
 
 
 def rss_mb(pid: int) -> dict:

@@ -24,10 +24,10 @@ from tests.shop import catalogue_shop
 BUDGET_MB = 2048
 
 
-def measured(args: list[str]) -> dict:
+def measured(args: list[str], command: list[str] | None = None) -> dict:
     """Run one command; its wall time and peak RSS. A failure stops the benchmark with its output."""
     started = time.perf_counter()
-    command = [str(Path(sys.executable).parent / "fashion-index"), *args]
+    command = command or [str(Path(sys.executable).parent / "fashion-index"), *args]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = process.stdout.read() if process.stdout else ""
     _, status, usage = os.wait4(process.pid, 0)
@@ -69,4 +69,36 @@ def bench_commands(photos: int = 400) -> dict:
             rows.append(measured(["sync", "--index", feed_index, "--feed", shop.feed(), "--quiet"]))
         finally:
             server.stop()
+        rows.append(measured([], [sys.executable, "-m", "benchmarks.commands", str(Path(tmp) / "whole")])
+                    | {"command": "build of the whole catalogue, random vectors in place of the model's"})
     return {"photos": photos, "rows": rows}
+
+
+def build_whole_catalogue(out: Path) -> None:
+    """A build of all 44k catalogue photos as `fashion-index build` runs it (TensorFlow and the Keras model
+    loaded, the ONNX export made and open, every photo read and decoded, the people share measured, the
+    checkpoints and the commit), but with random vectors in place of the model's 30 minutes of embedding: the
+    commit's memory grows with the catalogue, the model's does not."""
+    import numpy as np
+
+    from indexing import KerasEmbedder, Weights, build_index
+    from indexing.build import serving_export
+    from indexing.embedder import DIM
+
+    keras = KerasEmbedder(Weights("random", 0))
+    out.mkdir(parents=True)
+    runner, _ = serving_export(keras, out / "model.onnx")
+
+    class RandomVectors:
+        runtime, fingerprint = runner.runtime, keras.fingerprint
+
+        def embed(self, images: np.ndarray) -> np.ndarray:
+            vectors = np.random.default_rng(len(images)).standard_normal((len(images), DIM), dtype=np.float32)
+            return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    build_index([DATASET / "images"], out / "index", embedder=RandomVectors(), export=False, progress=False,
+                metadata=DATASET / "styles.csv")
+
+
+if __name__ == "__main__":  # python -m benchmarks.commands OUT: the whole-catalogue build, measured by the bench
+    build_whole_catalogue(Path(sys.argv[1]))

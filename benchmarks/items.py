@@ -41,7 +41,7 @@ from indexing.build import export_extractor  # noqa: E402
 from indexing.catalogue_people import measure_people  # noqa: E402
 from indexing.extractor import open_embedder  # noqa: E402
 from indexing.finders import FINDERS, open_finder  # noqa: E402
-from indexing.images import load_image  # noqa: E402
+from indexing.images import encode, load_image  # noqa: E402
 from indexing.index import Index  # noqa: E402
 from indexing.items import Item, ItemFinder, box_area, box_iou, box_overlap, item_pixels, offered  # noqa: E402
 from tests.composites import (  # noqa: E402
@@ -214,7 +214,7 @@ def score(composite: Composite, finder: ItemFinder, index: Index | None, embedde
         cutouts.append(item_pixels(composite.image, refined) if refined is not None else None)
     if index is None:
         return
-    whole = load_image(_jpeg(composite.image))
+    whole = load_image(encode(composite.image))
     first = whole if finding.searched is None else item_pixels(
         composite.image, finder.refine(composite.image, finding, finding.searched))
     first_hits = index.search_many(embedder.embed(first[None]), 5)[0]
@@ -232,14 +232,6 @@ def evaluate(photos: list[Composite], index: Index | None, embedder, finder: Ite
     for composite in photos:
         score(composite, finder, index, embedder, tallies[composite.kind])
     return {kind: tally.row(index is not None) for kind, tally in tallies.items() if tally.photos}
-
-
-def _jpeg(image: Image.Image) -> bytes:
-    import io
-
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 def packshots(limit: int, finder: ItemFinder) -> dict:

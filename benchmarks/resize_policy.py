@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import sys
 import time
@@ -27,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.run import DATASET, RESULTS, machine  # noqa: E402
 from indexing import KerasEmbedder, Weights  # noqa: E402
 from indexing.embedder import l2_normalize  # noqa: E402
-from indexing.images import SIZE, fit_square, open_image  # noqa: E402
+from indexing.images import SIZE, encode, fit_square, open_image  # noqa: E402
 
 
 def squash(image: Image.Image) -> Image.Image:
@@ -56,9 +55,7 @@ def user_photo(path: Path, rng: np.random.Generator) -> bytes:
     tone = tuple(int(v) for v in rng.integers(200, 250, size=3))
     canvas = Image.new("RGB", (image.width + 2 * margin, image.height + margin), tone)
     canvas.paste(image, (margin, margin // 2))
-    out = io.BytesIO()
-    canvas.save(out, "JPEG", quality=80)
-    return out.getvalue()
+    return encode(canvas, quality=80)
 
 
 def embed(embedder, sources, policy) -> np.ndarray:

@@ -11,7 +11,6 @@ Random weights throughout: timings and memory are real, no figure here measures 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -34,6 +33,7 @@ from indexing import KerasEmbedder, Weights, build_index, load_image  # noqa: E4
 from indexing.catalogue import read_metadata  # noqa: E402
 from indexing.embedder import l2_normalize, probe_images  # noqa: E402
 from indexing.files import write_index  # noqa: E402
+from indexing.images import encode  # noqa: E402
 from indexing.index import Index  # noqa: E402
 from indexing.milvus import parse_store  # noqa: E402
 
@@ -50,9 +50,7 @@ def catalogue_files(n: int) -> list[Path]:
 def big_jpeg(size: tuple[int, int]) -> bytes:
     """A catalogue photo upscaled to a phone-sized JPEG (real content, real JPEG entropy)."""
     source = Image.open(DATASET / "images" / "15970.jpg").convert("RGB")
-    out = io.BytesIO()
-    source.resize(size, Image.Resampling.BICUBIC).save(out, "JPEG", quality=90)
-    return out.getvalue()
+    return encode(source.resize(size, Image.Resampling.BICUBIC))
 
 
 def machine() -> dict:

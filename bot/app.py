@@ -22,7 +22,7 @@ from bot import buttons, commands, fallbacks, photos
 from bot.config import Settings
 from bot.filter_words import Vocabulary
 from bot.guards import guard
-from bot.health import serve_health
+from bot.health import listening, serve_health
 from bot.memory import release_freed_memory
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
@@ -85,6 +85,7 @@ async def post_init(application: Application) -> None:
             lambda: {"status": "ok", "products": found.recommender.index.product_count,
                      "queries": found.stats.queries},
             found.metrics.render if found.metrics and found.metrics.available else None,
+            ready=listening(settings.webhook_listen, settings.webhook_port),
         )
     fallback = "" if embedder.runtime == "onnxruntime" else " (no ONNX export in the index: slower start and replies)"
     log.info("ready: %d products, %s weights on %s%s, started in %.1f s, %s mode",

@@ -19,6 +19,7 @@ from bot.album import send_album
 from bot.services import services
 from bot.state import WHOLE, Look, Query
 from indexing import Hit, Index
+from indexing.images import encode
 from indexing.sheet import outline_items
 
 EXPIRED = "This search has expired. Please send the photo again."
@@ -71,9 +72,7 @@ def outlined(look: Look, item: int | None) -> bytes:
 
 def jpeg_bytes(image: Image.Image) -> bytes:
     """A picture for Telegram, or the photo's small copy (KEPT_SIDE) stored to outline after a restart."""
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=85)
-    return out.getvalue()
+    return encode(image, quality=85)
 
 
 async def send_buttons(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: Query, page: int, shown: int,

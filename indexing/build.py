@@ -248,15 +248,7 @@ def write_checkpoint(out: Path, checkpoint: Checkpoint, table: Metadata | None, 
                      extra: dict[str, Any], store: dict[str, str] | None = None
                      ) -> tuple[Embedded, list[dict[str, Any]]]:
     """Commit what the checkpoint holds as the index's next generation, products in id order."""
-    done = checkpoint.load()
-    order = sorted(range(len(done.ids)), key=lambda i: sort_key(done.ids[i]))
-    done = Embedded(
-        ids=[done.ids[i] for i in order],
-        files=[done.files[i] for i in order],
-        photos=[done.photos[i] for i in order],
-        vectors=[done.matrix()[order]],
-        failed=done.failed,
-    )
+    done = checkpoint.load(key=sort_key)
     products = make_products(done, table, destination)
     write_index(out, vectors=done.matrix(), products=products, fingerprint=fingerprint, probe=probe, ann=ann,
                 keep_files={"extractor": exported} if exported else None, extra=extra, store=store)

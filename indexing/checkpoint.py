@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ class Embedded:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
     def matrix(self) -> np.ndarray:
+        if len(self.vectors) == 1:  # a loaded checkpoint: no copy
+            return self.vectors[0]
         return np.concatenate(self.vectors) if self.vectors else np.zeros((0, DIM), np.float32)
 
     def extend(self, more: Embedded) -> None:
@@ -98,17 +101,30 @@ class Checkpoint:
         body = {"ids": part.ids, "files": part.files, "photos": part.photos, "failed": part.failed}
         atomic_write(stem.with_suffix(".json"), json.dumps(body).encode("utf-8"))
 
-    def load(self) -> Embedded:
-        everything = Embedded()
-        for chunk in self._chunks():
-            body = self._read(chunk)
+    def load(self, key: Callable[[str], Any] | None = None) -> Embedded:
+        """Everything embedded so far, its products sorted by key(id) if given, its vectors in one array.
+
+        The array is filled chunk by chunk, each row straight into its sorted place: concatenating, then
+        sorting, held three copies of the vectors at once, 1.1 GB at 44k products, at a build's commit.
+        """
+        bodies = [(chunk, self._read(chunk)) for chunk in self._chunks()]
+        ids = [pid for _, body in bodies for pid in body["ids"]]
+        order = sorted(range(len(ids)), key=lambda i: key(ids[i])) if key else list(range(len(ids)))
+        place = np.empty(len(ids), dtype=np.int64)
+        place[order] = np.arange(len(ids))
+        matrix = np.empty((len(ids), DIM), dtype=np.float32)
+        start = 0
+        for chunk, body in bodies:
             vectors = load_npy(chunk.with_suffix(".npy"), mmap=False)
             if vectors.shape[0] != len(body["ids"]):
                 raise BuildError(f"checkpoint {chunk} is inconsistent; delete {self.directory}")
-            failed = [(str(file), str(reason)) for file, reason in body["failed"]]
-            vectors = np.asarray(vectors, dtype=np.float32)
-            everything.extend(Embedded(body["ids"], body["files"], body["photos"], [vectors], failed))
-        return everything
+            matrix[place[start:start + len(vectors)]] = vectors
+            start += len(vectors)
+        files = [file for _, body in bodies for file in body["files"]]
+        photos = [photo for _, body in bodies for photo in body["photos"]]
+        failed = [(str(file), str(reason)) for _, body in bodies for file, reason in body["failed"]]
+        return Embedded([ids[i] for i in order], [files[i] for i in order], [photos[i] for i in order],
+                        [matrix] if ids else [], failed)
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

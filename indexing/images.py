@@ -159,3 +159,10 @@ def load_image(
             raise type(exc)(f"{Path(source).name}: {exc}") from exc
         raise
     return np.asarray(fit_square(image, size), dtype=np.uint8)
+
+
+def encode(image: Image.Image, fmt: str = "JPEG", quality: int = 90) -> bytes:
+    """A picture as the bytes of a file (a JPEG unless told): what a phone sends, or what the bot uploads."""
+    out = io.BytesIO()
+    image.save(out, fmt, quality=quality)
+    return out.getvalue()

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from indexing.embedder import DIM
 from indexing.errors import FashionIndexError, IndexFormatError
 
 DEFAULT_COLLECTION = "fashion"
@@ -218,7 +219,7 @@ def read_generation(store: Mapping[str, str], name: str, fingerprint: Mapping[st
     properties = milvus.describe_collection(name).get("properties", {})
     if json.loads(properties.get("fashion.fingerprint", "{}")) != json.loads(json.dumps(dict(fingerprint))):
         raise IndexFormatError(f"Milvus collection {name} was made by another extractor than this index's")
-    probe = np.frombuffer(base64.b64decode(properties["fashion.probe"]), np.float32).reshape(-1, 2048)
+    probe = np.frombuffer(base64.b64decode(properties["fashion.probe"]), np.float32).reshape(-1, DIM)
     products: list[dict[str, Any]] = []
     iterator = milvus.query_iterator(name, batch_size=4096, output_fields=["row", "id", "image", "photo", "meta"])
     try:
@@ -230,4 +231,4 @@ def read_generation(store: Mapping[str, str], name: str, fingerprint: Mapping[st
     records = [{"id": r["id"], "image": r["image"], "photo": r["photo"] or None, "meta": r["meta"] or {}}
                for r in products]
     keys = np.array([r["row"] for r in products], dtype=np.int64)
-    return MilvusRows(store, name, keys, 2048), records, probe
+    return MilvusRows(store, name, keys, DIM), records, probe

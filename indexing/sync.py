@@ -21,7 +21,7 @@ from indexing.build import commit, progress_bar, serving_export
 from indexing.catalogue_people import measure_people
 from indexing.checkpoint import Checkpoint, Embedded
 from indexing.download import FEED_IMAGES, Fetched, ImageCache
-from indexing.embedder import Embedder, KerasEmbedder, Weights, probe_images
+from indexing.embedder import DIM, Embedder, KerasEmbedder, Weights, probe_images
 from indexing.errors import BuildError, DownloadError, FashionIndexError, ImageError, IndexExistsError
 from indexing.exported import ONNX_FILE
 from indexing.extractor import open_embedder
@@ -293,7 +293,7 @@ def assemble(products: Sequence[FeedProduct], outcomes: Mapping[str, Outcome], v
             rows.append({"id": product.id, "image": f"{FEED_IMAGES}/{fetched.file.name}", "photo": sha1,
                          "meta": product.meta})
             matrix.append(vectors[sha1])
-    return rows, (np.stack(matrix).astype(np.float32) if matrix else np.zeros((0, 2048), np.float32))
+    return rows, (np.stack(matrix).astype(np.float32) if matrix else np.zeros((0, DIM), np.float32))
 
 
 def compare(old: Index | None, rows: Sequence[dict[str, Any]], report: SyncReport) -> None:

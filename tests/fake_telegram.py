@@ -22,6 +22,8 @@ import tornado.netutil
 import tornado.web
 from PIL import Image
 
+from indexing.images import encode
+
 BOT_ID = 777000
 
 
@@ -183,7 +185,7 @@ class FakeTelegram:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(f"timed out waiting for {count} {method} (got {len(found)}): "
-                                         f"{[(r.method, r.chat_id) for r in self.requests]}")
+                                         f"{[(r.method, r.chat_id, r.params.get('text')) for r in self.requests]}")
                 self.changed.wait(left)
             return found
 
@@ -273,9 +275,7 @@ def scaled_jpeg(data: bytes, side: int) -> tuple[bytes, int, int] | None:
         return None
     image = image.convert("RGB")
     image.thumbnail((side, side))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=87)
-    return out.getvalue(), image.width, image.height
+    return encode(image, quality=87), image.width, image.height
 
 
 class BadRequest(Exception):

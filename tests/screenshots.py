@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from indexing.images import encode
+
 THEMES = {  # page, bar, text, faint text, accent
     "light": ((255, 255, 255), (250, 250, 250), (20, 20, 20), (120, 120, 120), (230, 60, 90)),
     "dark": ((18, 18, 20), (30, 30, 34), (235, 235, 235), (150, 150, 150), (90, 160, 255)),
@@ -147,11 +149,8 @@ def social_post(product: tuple[str, Image.Image], rng: np.random.Generator, them
 
 def as_sent(screenshot: Screenshot, quality: int = 87) -> Screenshot:
     """The screenshot as a Telegram photo: JPEG-encoded."""
-    buffer = io.BytesIO()
-    screenshot.image.save(buffer, "JPEG", quality=quality)
-    buffer.seek(0)
-    return Screenshot(Image.open(buffer).convert("RGB"), screenshot.kind, screenshot.theme, screenshot.id,
-                      screenshot.box)
+    sent = Image.open(io.BytesIO(encode(screenshot.image, quality=quality))).convert("RGB")
+    return Screenshot(sent, screenshot.kind, screenshot.theme, screenshot.id, screenshot.box)
 
 
 def screenshot(products: Sequence[tuple[str, Image.Image]], rng: np.random.Generator, kind: str, theme: str,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from indexing.images import encode
 from tests.conftest import COLOURS, SHAPES, draw_product
 from tests.feed_server import FeedServer
 
@@ -16,10 +17,7 @@ FIELDS = ["id", "title", "link", "image_link", "additional_image_link", "price",
           "brand", "color", "gender", "item_group_id"]
 
 
-def jpeg(image: Image.Image, quality: int = 90) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=quality)
-    return out.getvalue()
+jpeg = encode
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
@@ -13,7 +12,7 @@ from PIL import Image
 from bot import fallbacks, guards, photos
 from bot.results import EXPIRED
 from indexing import Index
-from indexing.images import load_image
+from indexing.images import encode, load_image
 from tests.conftest import draw_product
 from tests.fake_telegram import FakeTelegram, Fault
 
@@ -22,9 +21,7 @@ REPLY = ("sendMessage", "sendPhoto")  # text replies, and the buttons message on
 
 
 def jpeg(image: Image.Image, fmt: str = "JPEG") -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt)
-    return out.getvalue()
+    return encode(image, fmt, quality=75)  # Pillow's default quality, which these tests were written with
 
 
 def user_photo(colour: str = "Blue", shape: str = "Jeans", seed: int = 1) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
@@ -11,16 +10,12 @@ from PIL import Image
 
 from indexing.background import BorderFinder, segment
 from indexing.cli import main
-from indexing.images import load_image, open_photo
+from indexing.images import encode, load_image, open_photo
 from indexing.items import box_iou, cut_out, item_pixels
 from tests.composites import busy, flatlay, mask_fit, product_cutout
 from tests.conftest import draw_product
 
-
-def jpeg(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=90)
-    return out.getvalue()
+jpeg = encode
 
 
 def generated_products() -> list[tuple[str, Image.Image]]:
