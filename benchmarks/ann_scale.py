@@ -8,19 +8,21 @@ Queries are fresh noisy copies that are not in the index. Recall@5 is against ex
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.run import ROOT, p
-from indexing.embedder import l2_normalize
-from indexing.files import write_index
-from indexing.index import Index
+from benchmarks.common import ROOT, p
+from indexing.extract.embedder import l2_normalize
+from indexing.store.files import write_index
+from indexing.store.index import Index
 
 QUERIES = 200
 
@@ -29,7 +31,7 @@ MEASURE = """
 import json, re, sys, time
 import numpy as np
 t0 = time.perf_counter()
-from indexing.index import Index
+from indexing.store.index import Index
 index = Index.load(sys.argv[1])
 load_s = time.perf_counter() - t0
 queries = np.load(sys.argv[2])
@@ -119,3 +121,8 @@ def bench_ann(real_index: Path, sizes: tuple[int, ...] = (100_000, 1_000_000)) -
     return {"rows": rows, "sigma": sigma, "queries": QUERIES,
             "note": "products carry only id and image here; per-product metadata adds to memory"}
 
+
+def run(argv: Sequence[str]) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks ann")
+    parser.add_argument("--real-index", required=True, help="an index of real catalogue photos to scale up")
+    return {"ann": bench_ann(Path(parser.parse_args(argv).real_index))}

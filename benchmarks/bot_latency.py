@@ -8,24 +8,25 @@ process's memory; the time from start to ready. Also records one conversation.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.run import DATASET, RESULTS, ROOT, p, synthetic_index
+from benchmarks.common import DATASET, RESULTS, ROOT, p, rss_mb, synthetic_index
 from indexing import KerasEmbedder, Weights
-from indexing.build import export_extractor
-from indexing.images import encode
-from tests.composites import flatlay, product_cutout
-from tests.fake_telegram import FakeTelegram
+from indexing.extract.images import encode
+from indexing.sources.build import export_extractor
+from testbed.composites import flatlay, product_cutout
+from testbed.fake_telegram import FakeTelegram
 
 
 def flatlay_jpeg(size: tuple[int, int], seed: int) -> bytes:
@@ -43,8 +44,8 @@ def other_photos() -> dict[str, tuple[bytes, tuple[int, int]]]:
     a room, and a phone screenshot of a shop's product page."""
     from PIL import Image
 
-    from tests.composites import worn
-    from tests.screenshots import screenshot
+    from testbed.composites import worn
+    from testbed.screenshots import screenshot
 
     packshot = Image.open(DATASET / "images" / "15970.jpg").convert("RGB").resize((960, 1280), Image.BICUBIC)
     person = worn(("13886", product_cutout(DATASET / "images" / "13886.jpg")), np.random.default_rng(3)).image
@@ -53,12 +54,6 @@ def other_photos() -> dict[str, tuple[bytes, tuple[int, int]]]:
     shot = screenshot(shown, np.random.default_rng(3), "shop", "light").image
     return {"packshot": (encode(packshot), (960, 1280)), "person": (encode(person), (960, 1280)),
             "screenshot": (encode(shot), shot.size)}
-
-
-def rss_mb(pid: int) -> dict:
-    status = Path(f"/proc/{pid}/status").read_text()
-    value = {key: int(re.search(rf"{key}:\s+(\d+)", status).group(1)) // 1024 for key in ("VmRSS", "VmHWM")}
-    return {"rss_mb": value["VmRSS"], "peak_rss_mb": value["VmHWM"]}
 
 
 def start_bot(env: dict[str, str], cwd: str) -> tuple[subprocess.Popen, list[str], float]:
@@ -193,3 +188,12 @@ def bench_bot(dataset: Path, code: Path = ROOT) -> dict:
         **memory,
         "exit_code_after_sigterm": bot.returncode,
     }
+
+
+def run(argv: Sequence[str]) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks bot")
+    parser.add_argument("--bot-code", help="run the bot from this checkout (e.g. an older commit, for before/after "
+                                           "figures); results go to bot-<name>.json")
+    args = parser.parse_args(argv)
+    code = Path(args.bot_code) if args.bot_code else ROOT
+    return {"bot" if code == ROOT else f"bot-{code.resolve().name}": bench_bot(DATASET, code)}

@@ -3,18 +3,20 @@ SQLite), in the same run: update to album for one user, 44,072 products, through
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.bot_latency import album_latency, flatlay_jpeg, start_bot
-from benchmarks.run import p, synthetic_index
+from benchmarks.common import p, synthetic_index
 from indexing import KerasEmbedder, Weights
-from indexing.build import export_extractor
-from tests.fake_telegram import FakeTelegram
-from tests.milvus_server import MilvusLiteServer
-from tests.postgres import Postgres, binaries
+from indexing.sources.build import export_extractor
+from testbed.fake_telegram import FakeTelegram
+from testbed.milvus_server import MilvusLiteServer
+from testbed.postgres import Postgres, binaries
 
 PRODUCTS = 44_072
 
@@ -60,3 +62,8 @@ def bench_bot_scaled() -> dict:
         postgres.stop()
     return {"rows": rows, "photo": "JPEG 1280x960 flat-lay of 3 catalogue products",
             "note": "Milvus Lite is Milvus's embedded, development form; Milvus standalone was not run here"}
+
+
+def run(argv: Sequence[str]) -> dict:
+    argparse.ArgumentParser(prog="python -m benchmarks bot-scaled", description=__doc__).parse_args(argv)
+    return {"bot-scaled": bench_bot_scaled()}

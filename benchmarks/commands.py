@@ -8,18 +8,20 @@ The peak is the command's own (os.wait4's ru_maxrss, as `/usr/bin/time -v` repor
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image
 
-from benchmarks.run import DATASET, ROOT
-from tests.feed_server import FeedServer
-from tests.shop import catalogue_shop
+from benchmarks.common import DATASET, ROOT
+from testbed.feed_server import FeedServer
+from testbed.shop import catalogue_shop
 
 BUDGET_MB = 2048
 
@@ -82,8 +84,8 @@ def build_whole_catalogue(out: Path) -> None:
     import numpy as np
 
     from indexing import KerasEmbedder, Weights, build_index
-    from indexing.build import serving_export
-    from indexing.embedder import DIM
+    from indexing.extract.embedder import DIM
+    from indexing.sources.build import serving_export
 
     keras = KerasEmbedder(Weights("random", 0))
     out.mkdir(parents=True)
@@ -98,6 +100,11 @@ def build_whole_catalogue(out: Path) -> None:
 
     build_index([DATASET / "images"], out / "index", embedder=RandomVectors(), export=False, progress=False,
                 metadata=DATASET / "styles.csv")
+
+
+def run(argv: Sequence[str]) -> dict:
+    argparse.ArgumentParser(prog="python -m benchmarks commands", description=__doc__).parse_args(argv)
+    return {"commands": bench_commands()}
 
 
 if __name__ == "__main__":  # python -m benchmarks.commands OUT: the whole-catalogue build, measured by the bench

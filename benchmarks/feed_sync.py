@@ -3,18 +3,20 @@ unchanged feed. Both builds embed with the same ONNX export, so the difference i
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.run import DATASET
+from benchmarks.common import DATASET
 from indexing import KerasEmbedder, Weights, build_index
-from indexing.exported import OnnxEmbedder, export_onnx
-from indexing.sync import build_from_feed, sync_feed
-from tests.feed_server import FeedServer
-from tests.shop import catalogue_shop
+from indexing.extract.exported import OnnxEmbedder, export_onnx
+from indexing.sources.sync import build_from_feed, sync_feed
+from testbed.feed_server import FeedServer
+from testbed.shop import catalogue_shop
 
 
 def bench_feed(products: int = 2000) -> dict:
@@ -63,3 +65,8 @@ def bench_feed(products: int = 2000) -> dict:
         "unchanged_sync": synced.counts(),
         "image_downloads_during_sync": server.downloads() - downloads,
     }
+
+
+def run(argv: Sequence[str]) -> dict:
+    argparse.ArgumentParser(prog="python -m benchmarks feed", description=__doc__).parse_args(argv)
+    return {"feed": bench_feed()}

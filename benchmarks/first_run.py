@@ -6,16 +6,18 @@ the first ones. Random weights stand in for the cached ImageNet weights (the sam
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.bot_latency import flatlay_jpeg
-from benchmarks.run import DATASET, ROOT
-from tests.fake_telegram import FakeTelegram
+from benchmarks.common import DATASET, ROOT
+from testbed.fake_telegram import FakeTelegram
 
 ABOUT = {"type": "bot_command", "offset": 0, "length": 6}
 
@@ -56,3 +58,8 @@ def bench_first_run(timeout: float = 420) -> dict:
         "build_left_resumable_after_stop": resumable,
         "make_output_head": output.splitlines()[:3],
     }
+
+
+def run(argv: Sequence[str]) -> dict:
+    argparse.ArgumentParser(prog="python -m benchmarks first-run", description=__doc__).parse_args(argv)
+    return {"first-run": bench_first_run()}

@@ -8,8 +8,8 @@ right (the searched box is a product), how closely the found items' cut-out mask
 own id is in the top 5 when searching the offered item, the whole photo, or the ground-truth cut-out. Also
 checks that catalogue renditions (queries-224) still pass through unchanged.
 
-    python benchmarks/items.py                      # 2,000-product index, 100 photos of each kind
-    python benchmarks/items.py --photos 40 --seed 7 # other photos (held-out backgrounds: --held-out)
+    python -m benchmarks items                      # 2,000-product index, 100 photos of each kind
+    python -m benchmarks items --photos 40 --seed 7 # other photos (held-out backgrounds: --held-out)
 
 For people, "first right" is "the searched box is the person", and the ground-truth cut-out is the person cut
 out on white; for screenshots, it is "the searched box is the product's photo", and the ground truth is that
@@ -23,28 +23,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.run import DATASET, RESULTS  # noqa: E402
-from indexing import KerasEmbedder, Weights, build_index  # noqa: E402
-from indexing.build import export_extractor  # noqa: E402
-from indexing.catalogue_people import measure_people  # noqa: E402
-from indexing.extractor import open_embedder  # noqa: E402
-from indexing.finders import FINDERS, open_finder  # noqa: E402
-from indexing.images import encode, load_image  # noqa: E402
-from indexing.index import Index  # noqa: E402
-from indexing.items import Item, ItemFinder, box_area, box_iou, box_overlap, item_pixels, offered  # noqa: E402
-from tests.composites import (  # noqa: E402
+from benchmarks.common import DATASET
+from indexing import KerasEmbedder, Weights, build_index
+from indexing.extract.extractor import open_embedder
+from indexing.extract.images import encode, load_image
+from indexing.finder.finders import FINDERS, open_finder
+from indexing.finder.items import Item, ItemFinder, box_area, box_iou, box_overlap, item_pixels, offered
+from indexing.sources.build import export_extractor
+from indexing.sources.catalogue_people import measure_people
+from indexing.store.index import Index
+from testbed.composites import (
     SCENES,
     SURFACES,
     Composite,
@@ -56,7 +53,7 @@ from tests.composites import (  # noqa: E402
     small,
     worn,
 )
-from tests.screenshots import HELD_OUT_THEMES, TUNING_THEMES, screenshot  # noqa: E402
+from testbed.screenshots import HELD_OUT_THEMES, TUNING_THEMES, screenshot
 
 # Never looked at while tuning the finder. The first three of each were held out from the start; the others
 # were added later, and measured once with the finder as it then stood, before any further change.
@@ -122,8 +119,8 @@ def csv_rows() -> list[dict]:
 def model_shots(files: list[Path]) -> list[tuple[str, Image.Image]]:
     """Catalogue photos of a person wearing the product (the people model finds one in the catalogue photo
     itself), cut out of their white background."""
-    from indexing.people import PeopleModel
-    from indexing.people_models import models_dir
+    from indexing.finder.people import PeopleModel
+    from indexing.finder.people_models import models_dir
 
     model = PeopleModel(models_dir())
     shots = []
@@ -244,8 +241,8 @@ def packshots(limit: int, finder: ItemFinder) -> dict:
             "catalogue_photos": len(catalogue), "catalogue_passed_through": own}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def run(argv: Sequence[str]) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks items", description=__doc__.split("\n")[0])
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--photos", type=int, default=100, help="photos of each kind")
     parser.add_argument("--seed", type=int, default=1)
@@ -254,7 +251,7 @@ def main() -> None:
     parser.add_argument("--index", help="reuse an index of the same products built earlier (a folder)")
     parser.add_argument("--finder", choices=FINDERS, default="auto",
                         help="scda: the model's activation map picks the item (needs an index; ImageNet weights)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.finder == "scda" and args.no_search:
         parser.error(f"--finder {args.finder} runs the model: it needs the index, not --no-search")
     files = catalogue_sample(args.products, seed=0)
@@ -280,12 +277,8 @@ def main() -> None:
                "finder": args.finder, "catalogue_people": manifest.get("people"),
                "kinds": evaluate(photos, index, embedder, finder),
                "packshots": packshots(500, finder)}
-    print(json.dumps(results, indent=2))
     name = "items" + ("-held-out" if args.held_out else "") + ("" if args.finder == "auto" else f"-{args.finder}")
-    name += ".json"
-    if not args.no_search:
-        (RESULTS / name).write_text(json.dumps(results, indent=2) + "\n")
-
-
-if __name__ == "__main__":
-    main()
+    if args.no_search:  # finder figures only: shown, not kept as the results
+        print(json.dumps(results, indent=2))
+        return {}
+    return {name: results}

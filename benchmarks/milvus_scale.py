@@ -4,26 +4,22 @@ time per query, and the memory of the serving process and of the engine."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.ann_scale import MEASURE, QUERIES, exact_top5, nearest_distances, perturbed
-from benchmarks.run import ROOT, p
-from indexing.files import write_index
-from indexing.index import Index
-from tests.milvus_server import MilvusLiteServer
-
-
-def rss_mb(pid: int) -> dict[str, int]:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return {key: int(re.search(rf"{key}:\s+(\d+)", status).group(1)) // 1024 for key in ("VmRSS", "VmHWM")}
+from benchmarks.common import ROOT, p, rss_mb
+from indexing.store.files import write_index
+from indexing.store.index import Index
+from testbed.milvus_server import MilvusLiteServer
 
 
 def measure(index_dir: Path, queries_file: Path, truth: np.ndarray) -> dict:
@@ -76,7 +72,7 @@ def bench_milvus(real_index: Path, sizes: tuple[int, ...] = (44_072,)) -> dict:
                     row.update(measure(Path(tmp) / folder, Path(tmp) / "q.npy", truth))
                     if folder == "milvus":
                         engine = rss_mb(server.process.pid)
-                        row.update({"engine_rss_mb": engine["VmRSS"], "engine_peak_rss_mb": engine["VmHWM"],
+                        row.update({"engine_rss_mb": engine["rss_mb"], "engine_peak_rss_mb": engine["peak_rss_mb"],
                                     "write_s": round(insert_s)})
                     rows.append(row)
                     print(row, flush=True)
@@ -84,3 +80,11 @@ def bench_milvus(real_index: Path, sizes: tuple[int, ...] = (44_072,)) -> dict:
             server.stop()
     return {"rows": rows, "queries": QUERIES, "real_vectors": len(base),
             "note": "Milvus proposes candidates (FLAT, inner product); the index re-ranks them exactly"}
+
+
+def run(argv: Sequence[str]) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks milvus")
+    parser.add_argument("--real-index", required=True, help="an index of real catalogue photos to scale up")
+    parser.add_argument("--sizes", default="44072", help="catalogue sizes, comma-separated")
+    args = parser.parse_args(argv)
+    return {"milvus": bench_milvus(Path(args.real_index), tuple(int(n) for n in args.sizes.split(",")))}

@@ -2,7 +2,7 @@
 a screenshot; each outlined photo it sends is saved as benchmarks/results/example-outline-<kind>.jpg, and what
 it said (caption and buttons) to example-outlines.json.
 
-    python benchmarks/outlines.py --index DIR   # an index with its ONNX export (benchmarks/items.py builds one)
+    python -m benchmarks outlines --index DIR   # an index with its ONNX export (the items bench builds one)
 
 Random weights: the albums say nothing of recommendation quality; the outlines and buttons are the point.
 """
@@ -10,24 +10,20 @@ Random weights: the albums say nothing of recommendation quality; the outlines a
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.bot_latency import flatlay_jpeg, other_photos, start_bot  # noqa: E402
-from benchmarks.run import RESULTS  # noqa: E402
-from tests.fake_telegram import FakeTelegram  # noqa: E402
+from benchmarks.bot_latency import flatlay_jpeg, other_photos, start_bot
+from benchmarks.common import RESULTS, ROOT
+from testbed.fake_telegram import FakeTelegram
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def run(argv: Sequence[str]) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks outlines", description=__doc__.split("\n")[0])
     parser.add_argument("--index", required=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     photos = {"flatlay": (flatlay_jpeg((1280, 960), seed=1), (1280, 960)), **other_photos()}
     replies = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,9 +44,5 @@ def main() -> None:
             bot.terminate()
             bot.wait(30)
             fake.stop()
-    (RESULTS / "example-outlines.json").write_text(json.dumps(replies, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps(replies, indent=2, ensure_ascii=False))
+    return {"example-outlines": replies}
 
-
-if __name__ == "__main__":
-    main()

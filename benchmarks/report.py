@@ -17,6 +17,8 @@ TITLES = {
             "photos (same ONNX model), then a sync of the unchanged feed",
     "commands": "Each `fashion-index` command's wall time and peak RSS (400 catalogue photos; a feed of 400 on "
                 "loopback, then a sync changing 20 prices and adding 5 products)",
+    "items": "The item finder on composites with known answers, tuning backgrounds (2,000-product index)",
+    "items-held-out": "The same on held-out backgrounds, never used for tuning",
     "first-run": "`make run` with no index: the bot serves while the full catalogue is indexed",
     "milvus": "Milvus Lite (server) against the local folder, perturbed real-photo vectors",
     "bot-scaled": "One bot replica on Milvus Lite + PostgreSQL against the default (folder + SQLite), same run",
@@ -32,7 +34,7 @@ def table(rows: list[dict]) -> str:
 
 def write_report(results: Path) -> Path:
     parts = ["# Benchmark results", "",
-             "Written by `python benchmarks/run.py`. ResNet50 with random weights: times and memory are real, "
+             "Written by `python -m benchmarks NAME`. ResNet50 with random weights: times and memory are real, "
              "no figure here says anything about recommendation quality.", ""]
     others = sorted(p.stem for p in results.glob("bot-*.json") if p.stem not in ("bot-transcript", "bot-scaled"))
     titles = {**TITLES, **{name: f"The same, with the bot of another checkout (`--bot-code`): {name[4:]}"
@@ -42,7 +44,9 @@ def write_report(results: Path) -> Path:
         if not path.exists():
             continue
         data = json.loads(path.read_text())
-        rows = data.get("rows") or [{k: v for k, v in data.items() if k not in ("machine", "when", "command")}]
+        rows = data.get("rows") or ([{"kind": kind, **figures} for kind, figures in data["kinds"].items()]
+                                    if "kinds" in data else
+                                    [{k: v for k, v in data.items() if k not in ("machine", "when", "command")}])
         parts += [f"## {titles[name]}", "", f"`{data.get('command', '')}` at {data.get('when', '?')} on "
                   f"{data.get('machine', {}).get('cores', '?')} cores", "", table(rows), ""]
     out = results / "README.md"

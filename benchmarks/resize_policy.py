@@ -5,28 +5,24 @@ aspect-kept "user photos" made from catalogue images (upscaled, slightly cropped
 another background, re-encoded). Random weights: this measures how well the geometry of query and
 catalogue agree, not recommendation quality.
 
-    python benchmarks/resize_policy.py [--catalogue 600] [--queries 150]
+    python -m benchmarks resize [--catalogue 600] [--queries 150]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
-import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.run import DATASET, RESULTS, machine  # noqa: E402
-from indexing import KerasEmbedder, Weights  # noqa: E402
-from indexing.embedder import l2_normalize  # noqa: E402
-from indexing.images import SIZE, encode, fit_square, open_image  # noqa: E402
+from benchmarks.common import DATASET
+from indexing import KerasEmbedder, Weights
+from indexing.extract.embedder import l2_normalize
+from indexing.extract.images import SIZE, encode, fit_square, open_image
 
 
 def squash(image: Image.Image) -> Image.Image:
@@ -76,11 +72,11 @@ def recall(queries: np.ndarray, targets: list[int], catalogue: np.ndarray, group
     return round(float(hit1), 3), round(float(hit5), 3)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def run(argv: Sequence[str]) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks resize", description=__doc__)
     parser.add_argument("--catalogue", type=int, default=600)
     parser.add_argument("--queries", type=int, default=150)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with open(DATASET / "manifest.csv", newline="") as handle:
         twin = {row["id"]: row["exact_dup_of"] or row["id"] for row in csv.DictReader(handle)}
     rng = np.random.default_rng(0)
@@ -104,11 +100,5 @@ def main() -> None:
                      "aspect-kept recall@1": rphone[0], "aspect-kept recall@5": rphone[1],
                      "seconds": round(time.time() - started)})
         print(rows[-1], flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    result = {"rows": rows, "catalogue": len(ids), "queries": len(query_ids), "machine": machine(),
-              "when": time.strftime("%Y-%m-%d %H:%M:%S"), "command": "python benchmarks/resize_policy.py"}
-    (RESULTS / "resize.json").write_text(json.dumps(result, indent=2))
+    return {"resize": {"rows": rows, "catalogue": len(ids), "queries": len(query_ids)}}
 
-
-if __name__ == "__main__":
-    main()

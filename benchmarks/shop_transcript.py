@@ -1,28 +1,26 @@
 """One reply of the bot on a shop's feed, as the fake Bot API received it: captions with prices, 🛒 buttons.
 
-    python benchmarks/shop_transcript.py   # writes benchmarks/results/shop-transcript.json
+    python -m benchmarks shop-transcript   # writes benchmarks/results/shop-transcript.json
 """
 
 from __future__ import annotations
 
-import json
-import sys
+import argparse
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.run import DATASET, RESULTS  # noqa: E402
-from indexing import KerasEmbedder, Weights  # noqa: E402
-from indexing.sync import build_from_feed  # noqa: E402
-from tests.fake_telegram import FakeTelegram  # noqa: E402
-from tests.feed_server import FeedServer  # noqa: E402
-from tests.harness import RunningBot, settings_for  # noqa: E402
-from tests.shop import catalogue_shop  # noqa: E402
+from benchmarks.common import DATASET
+from indexing import KerasEmbedder, Weights
+from indexing.sources.sync import build_from_feed
+from testbed.fake_telegram import FakeTelegram
+from testbed.feed_server import FeedServer
+from testbed.harness import RunningBot, settings_for
+from testbed.shop import catalogue_shop
 
 
-def main() -> None:
+def run(argv: Sequence[str]) -> dict:
+    argparse.ArgumentParser(prog="python -m benchmarks shop-transcript", description=__doc__).parse_args(argv)
     server, fake = FeedServer().start(), FakeTelegram().start()
     shop = catalogue_shop(server, DATASET, 60, extra_every=3)
     for n, product in enumerate(shop.products.values()):
@@ -51,9 +49,5 @@ def main() -> None:
                      for row in buttons.params["reply_markup"]["inline_keyboard"]],
         "note": "random weights: which products match says nothing about quality; the shape of the reply is the point",
     }
-    (RESULTS / "shop-transcript.json").write_text(json.dumps(transcript, indent=2, ensure_ascii=False))
-    print(json.dumps(transcript, indent=2, ensure_ascii=False))
+    return {"shop-transcript": transcript}
 
-
-if __name__ == "__main__":
-    main()

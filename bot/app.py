@@ -18,7 +18,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot import buttons, commands, fallbacks, photos
+from bot import buttons, callbacks, commands, fallbacks, photos
 from bot.config import Settings
 from bot.filter_words import Vocabulary
 from bot.guards import guard
@@ -35,7 +35,7 @@ from bot.state_postgres import PostgresStore
 from bot.state_sqlite import SqliteStore
 from bot.stats import SharedStats, Stats
 from indexing import FashionIndexError, Index, open_embedder
-from indexing.finders import open_finder
+from indexing.finder.finders import open_finder
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ async def post_init(application: Application) -> None:
     finder = await asyncio.to_thread(open_finder, settings.item_finder, embedder, index.manifest,
                                      settings.people_models)
     recommender = Recommender(index, embedder, settings.max_pending, finder)
-    found = Services(
+    services = Services(
         settings=settings,
         recommender=recommender,
         store=store,
@@ -74,17 +74,17 @@ async def post_init(application: Application) -> None:
         metrics=Metrics(lambda: recommender.pending, lambda: recommender.index.product_count,
                         lambda: recommender.index.manifest.get("generation", 0)),
     )
-    application.bot_data["services"] = found
+    application.bot_data["services"] = services
     if settings.reload_seconds:
         application.bot_data["follower"] = asyncio.create_task(
-            follow_index(found, settings.reload_seconds), name="follow-index")
+            follow_index(services, settings.reload_seconds), name="follow-index")
     release_freed_memory()
     if settings.mode == "webhook":
         application.bot_data["health"] = await serve_health(
             settings.webhook_listen, settings.health_port,
-            lambda: {"status": "ok", "products": found.recommender.index.product_count,
-                     "queries": found.stats.queries},
-            found.metrics.render if found.metrics and found.metrics.available else None,
+            lambda: {"status": "ok", "products": services.index.product_count,
+                     "queries": services.stats.queries},
+            services.metrics.render if services.metrics and services.metrics.available else None,
             ready=listening(settings.webhook_listen, settings.webhook_port),
         )
     fallback = "" if embedder.runtime == "onnxruntime" else " (no ONNX export in the index: slower start and replies)"
@@ -97,10 +97,10 @@ async def post_shutdown(application: Application) -> None:
     follower = application.bot_data.get("follower")
     if follower:
         follower.cancel()
-    found: Services | None = application.bot_data.get("services")
-    if found:
-        found.recommender.close()
-        found.store.close()
+    services: Services | None = application.bot_data.get("services")
+    if services:
+        services.recommender.close()
+        services.store.close()
     health = application.bot_data.get("health")
     if health:
         health.close()
@@ -139,10 +139,10 @@ def add_handlers(application: Application) -> None:
         MessageHandler(filters.Document.IMAGE, photos.on_image_document),
         MessageHandler(filters.Document.ALL, fallbacks.on_other_document),
         MessageHandler(filters.TEXT, fallbacks.on_text),
-        CallbackQueryHandler(buttons.on_more_like, pattern=r"^like\|"),
-        CallbackQueryHandler(buttons.on_item, pattern=r"^item\|"),
-        CallbackQueryHandler(buttons.on_show_more, pattern=r"^more\|"),
-        CallbackQueryHandler(buttons.on_feedback, pattern=r"^fb\|"),
+        CallbackQueryHandler(buttons.on_more_like, pattern=callbacks.PATTERNS[callbacks.LIKE]),
+        CallbackQueryHandler(buttons.on_item, pattern=callbacks.PATTERNS[callbacks.ITEM]),
+        CallbackQueryHandler(buttons.on_show_more, pattern=callbacks.PATTERNS[callbacks.MORE]),
+        CallbackQueryHandler(buttons.on_feedback, pattern=callbacks.PATTERNS[callbacks.FEEDBACK]),
         MessageHandler(filters.ALL, fallbacks.on_unsupported),
     ])
     application.add_error_handler(fallbacks.on_error)

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.services import services
+from bot.services import get_services
 from indexing import Index
 
 HELP = (
@@ -22,24 +22,24 @@ HELP = (
 
 async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_message is not None
-    k = services(context).settings.top_k
+    k = get_services(context).settings.top_k
     await update.effective_message.reply_text("Hi! 👋 " + HELP.format(k=k))
 
 
 async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_message is not None
-    await update.effective_message.reply_text(HELP.format(k=services(context).settings.top_k))
+    await update.effective_message.reply_text(HELP.format(k=get_services(context).settings.top_k))
 
 
 async def on_about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_message is not None
-    found = services(context)
-    index = found.recommender.index
+    services = get_services(context)
+    index = services.index
     weights = index.fingerprint.get("weights", "?")
     await update.effective_message.reply_text(
         f"{catalogue_line(index)}\n"
         f"Model: ResNet50 ({weights} weights), global max pooling, 2048-d vectors, "
-        f"nearest neighbours by Euclidean distance; served with {found.recommender.embedder.runtime}."
+        f"nearest neighbours by Euclidean distance; served with {services.recommender.embedder.runtime}."
     )
 
 
@@ -69,9 +69,9 @@ def when(stamp: str) -> str:
 
 async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_message is not None
-    found = services(context)
+    services = get_services(context)
     user = update.effective_user
-    if user is None or user.id not in found.settings.admin_user_ids:
+    if user is None or user.id not in services.settings.admin_user_ids:
         await update.effective_message.reply_text("Sorry, /stats is for the bot's admins.")
         return
-    await update.effective_message.reply_text(found.stats.report())
+    await update.effective_message.reply_text(services.stats.report())

@@ -10,8 +10,8 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from indexing.errors import FashionIndexError
-from indexing.finders import FINDERS
-from indexing.milvus import parse_store
+from indexing.finder.finders import FINDERS
+from indexing.store.milvus import parse_store
 
 
 class ConfigError(Exception):

@@ -40,11 +40,11 @@ async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the traceback for the operator; tell the user, without details, that it failed."""
     log.error("unhandled error while handling an update", exc_info=context.error)
-    found = context.application.bot_data.get("services")
-    if found:
-        found.stats.failed()
-        if found.metrics:
-            found.metrics.error("unhandled")
+    services = context.application.bot_data.get("services")
+    if services:
+        services.stats.failed()
+        if services.metrics:
+            services.metrics.error("unhandled")
     if not isinstance(update, Update):
         return
     try:

@@ -38,7 +38,9 @@ def variants(phrase: str) -> set[str]:
 
 
 @dataclass(frozen=True)
-class Found:
+class CaptionFilters:
+    """What a caption asks for: filters by column, and the words that made them."""
+
     filters: dict[str, list[str]] = field(default_factory=dict)
     words: list[str] = field(default_factory=list)  # as the catalogue spells them, for the reply
 
@@ -53,9 +55,9 @@ class Vocabulary:
                     if form and len(form) > 2:
                         self.terms.setdefault(form, (column, value))
 
-    def find(self, caption: str | None) -> Found:
+    def find(self, caption: str | None) -> CaptionFilters:
         words = normalise(caption or "").split()
-        found = Found()
+        found = CaptionFilters()
         i = 0
         while i < len(words):
             for size in range(min(LONGEST, len(words) - i), 0, -1):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot.services import services
+from bot.services import get_services
 
 PRIVATE = "Sorry, this bot is private. Ask its owner to add your Telegram user id."
 SLOW_DOWN = "You're sending photos faster than I can look at them. Please wait a minute and try again."
@@ -13,16 +13,16 @@ SLOW_DOWN = "You're sending photos faster than I can look at them. Please wait a
 
 async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stop updates from users outside ALLOWED_USER_IDS, or over the rate limit, before any download."""
-    found = services(context)
+    services = get_services(context)
     user = update.effective_user
     if user is None:
         raise ApplicationHandlerStop
-    allowed = found.settings.allowed_user_ids
+    allowed = services.settings.allowed_user_ids
     if allowed and user.id not in allowed:
         await reply(update, PRIVATE)
         raise ApplicationHandlerStop
-    if not found.limiter.allow(user.id):
-        if found.limiter.should_warn(user.id):
+    if not services.limiter.allow(user.id):
+        if services.limiter.should_warn(user.id):
             await reply(update, SLOW_DOWN)
         elif update.callback_query:
             await update.callback_query.answer()

@@ -7,16 +7,17 @@ import logging
 import time
 from collections.abc import Sequence
 
-from telegram import PhotoSize, Update
+from telegram import Message, PhotoSize, Update
 from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
 from bot.album import send_album
-from bot.recommender import Busy
+from bot.filter_words import CaptionFilters
+from bot.recommender import Busy, Recommendation
 from bot.results import item_title, jpeg_bytes, send_buttons
-from bot.services import Services, services
+from bot.services import Services, get_services
 from indexing.errors import ImageError, ImageTooLargeError
-from indexing.images import CUT_SIDE, MAX_PIXELS
+from indexing.extract.images import CUT_SIDE, MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,9 @@ def photo_size(sizes: Sequence[PhotoSize]) -> PhotoSize:
     return max(sizes, key=lambda s: s.width * s.height)
 
 
-def note_error(found: Services, kind: str) -> None:
-    if found.metrics:
-        found.metrics.error(kind)
+def note_error(services: Services, kind: str) -> None:
+    if services.metrics:
+        services.metrics.error(kind)
 
 
 async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -56,74 +57,97 @@ async def on_image_document(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 async def answer_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, file_id: str,
                        file_size: int | None, pixels: int | None) -> None:
+    """Take the photo, answer with the album, then offer the photo's items to search instead."""
     started = time.monotonic()
-    found = services(context)
+    services = get_services(context)
     message, chat, user = update.effective_message, update.effective_chat, update.effective_user
     assert message is not None and chat is not None
+    data = await take_photo(context, services, message, file_id, file_size, pixels)
+    if data is None:
+        return
+    downloaded = time.monotonic()
+    caption = services.vocabulary.find(message.caption)
+    recommendation = await recommend(services, message, data, caption)
+    if recommendation is None:
+        return
+    searched = time.monotonic()
+    await send_album(context.bot, chat.id, recommendation.hits, services.index, services.store,
+                     reply_to=message.message_id)
+    answered = time.monotonic()
+    await offer_items(context, services, chat.id, user.id if user else None, file_id, recommendation, caption)
+    services.stats.served(user.id if user else None, answered - started)
+    if services.metrics:
+        services.metrics.served(answered - started)
+    log.debug("photo answered in %.0f ms: download %.0f, decode+find+embed+search %.0f, album %.0f; "
+              "buttons after %.0f ms", 1000 * (answered - started), 1000 * (downloaded - started),
+              1000 * (searched - downloaded), 1000 * (answered - searched), 1000 * (time.monotonic() - started))
+
+
+async def take_photo(context: ContextTypes.DEFAULT_TYPE, services: Services, message: Message, file_id: str,
+                     file_size: int | None, pixels: int | None) -> bytes | None:
+    """The photo's bytes from Telegram; None when it is refused (too big, or the bot is busy), said so."""
     if file_size and file_size > DOWNLOAD_LIMIT:
         await message.reply_text(TOO_BIG)
-        return
+        return None
     if pixels and pixels > MAX_PIXELS:
         await message.reply_text(TOO_MANY_PIXELS)
-        return
-    if found.recommender.busy:  # say so now rather than after a download we could not use
-        note_error(found, "busy")
+        return None
+    if services.recommender.busy:  # say so now rather than after a download we could not use
+        note_error(services, "busy")
         await message.reply_text(BUSY)
-        return
+        return None
     # The chat action and getFile are independent: one round trip to Telegram instead of two.
     _, telegram_file = await asyncio.gather(
-        context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_PHOTO), context.bot.get_file(file_id)
+        context.bot.send_chat_action(message.chat.id, ChatAction.UPLOAD_PHOTO), context.bot.get_file(file_id)
     )
     if telegram_file.file_size and telegram_file.file_size > DOWNLOAD_LIMIT:
         await message.reply_text(TOO_BIG)
-        return
-    photo = bytes(await telegram_file.download_as_bytearray())
-    downloaded = time.monotonic()
-    words = found.vocabulary.find(message.caption)
-    k = found.settings.top_k
+        return None
+    return bytes(await telegram_file.download_as_bytearray())
+
+
+async def recommend(services: Services, message: Message, data: bytes, caption: CaptionFilters
+                    ) -> Recommendation | None:
+    """The first item's (or the whole photo's) nearest products; None when there are none to show, said so."""
     try:
-        found_first = await found.recommender.recommend(photo, k, filters=words.filters)
+        recommendation = await services.recommender.recommend(data, services.settings.top_k,
+                                                              filters=caption.filters)
     except Busy:
-        note_error(found, "busy")
+        note_error(services, "busy")
         await message.reply_text(BUSY)
-        return
+        return None
     except ImageTooLargeError:
-        note_error(found, "image_too_large")
+        note_error(services, "image_too_large")
         await message.reply_text(TOO_MANY_PIXELS)
-        return
+        return None
     except ImageError as exc:
-        note_error(found, "unreadable_image")
-        log.info("unreadable photo from user %s: %s", user.id if user else "?", exc)
+        note_error(services, "unreadable_image")
+        log.info("unreadable photo from user %s: %s", message.from_user.id if message.from_user else "?", exc)
         await message.reply_text(UNREADABLE)
-        return
-    searched = time.monotonic()
-    hits = found_first.hits
-    if not hits:
-        await message.reply_text(f"Nothing in the catalogue matches {', '.join(words.words)}. "
+        return None
+    if not recommendation.hits:
+        await message.reply_text(f"Nothing in the catalogue matches {', '.join(caption.words)}. "
                                  "Try again without those words in the caption.")
-        return
-    await send_album(context.bot, chat.id, hits, found.recommender.index, found.store, reply_to=message.message_id)
-    answered = time.monotonic()
-    await found.recommender.until_idle(BUTTONS_WAIT)
+        return None
+    return recommendation
+
+
+async def offer_items(context: ContextTypes.DEFAULT_TYPE, services: Services, chat_id: int, user_id: int | None,
+                      file_id: str, recommendation: Recommendation, caption: CaptionFilters) -> None:
+    """The buttons message: the photo with its items outlined, kept (a look) so that a tap searches them."""
+    await services.recommender.until_idle(BUTTONS_WAIT)
     # Only now, and only where no item stood out (busy photos), the slower proposals: the album did not
     # wait for them, and photos whose items the surface already explains do not pay for them at all.
-    seen = found_first.photo
-    if seen.finding.searched is None and not seen.finding.packshot:
-        seen = await found.recommender.complete(seen)
-    thumbnail = await asyncio.to_thread(jpeg_bytes, seen.image)
-    items = await asyncio.to_thread(found.recommender.outlined, seen)
-    finding = seen.finding
-    look = found.store.new_look(file_id, seen.size, [item.to_record() for item in items], finding.searched,
-                                finding.packshot, words.filters, thumbnail)
-    found.store.remember_vector(look.id, seen.first, found_first.vector)
-    query = found.store.new_query(user.id if user else None, found_first.vector, words.filters, [],
-                                  [h.id for h in hits], look.id, seen.first)
-    await send_buttons(context, chat.id, query, 0, len(hits), item_title(query, look, len(hits)))
-    done = time.monotonic()
-    found.stats.served(user.id if user else None, answered - started)
-    if found.metrics:
-        found.metrics.served(answered - started)
-    log.debug("photo answered in %.0f ms: download %.0f, decode+find+embed+search %.0f, album %.0f; "
-              "buttons after %.0f ms", 1000 * (answered - started), 1000 * (downloaded - started),
-              1000 * (searched - downloaded), 1000 * (answered - searched), 1000 * (done - started))
-
+    photo = recommendation.photo
+    if photo.finding.searched is None and not photo.finding.packshot:
+        photo = await services.recommender.complete(photo)
+    thumbnail = await asyncio.to_thread(jpeg_bytes, photo.image)
+    items = await asyncio.to_thread(services.recommender.outlined, photo)
+    finding = photo.finding
+    look = services.store.new_look(file_id, photo.size, [item.to_record() for item in items], finding.searched,
+                                   finding.packshot, caption.filters, thumbnail)
+    services.store.remember_vector(look.id, photo.first, recommendation.vector)
+    hits = recommendation.hits
+    query = services.store.new_query(user_id, recommendation.vector, caption.filters, [], [h.id for h in hits],
+                                     look.id, photo.first)
+    await send_buttons(context, chat_id, query, 0, len(hits), item_title(query, look, len(hits)), look)

@@ -21,9 +21,9 @@ from threadpoolctl import threadpool_limits
 from bot.memory import release_freed_memory
 from bot.state import WHOLE
 from indexing import Embedder, Hit, Index, load_image
-from indexing.background import BorderFinder
-from indexing.images import open_photo
-from indexing.items import Finding, Item, ItemFinder, item_pixels
+from indexing.extract.images import open_photo
+from indexing.finder.background import BorderFinder
+from indexing.finder.items import Finding, Item, ItemFinder, item_pixels
 
 MAX_BATCH = 8  # queries served by one pass over the vectors
 # Pictures per model call. Batches help the model little on 2 cores (17.1 pictures/s one at a time, 19.1 in
@@ -101,7 +101,7 @@ class Recommender:
     def busy(self) -> bool:
         return self.pending >= self.max_pending
 
-    def look(self, data: bytes, *, busy_cues: bool = True) -> Photo:
+    def find_items(self, data: bytes, *, busy_cues: bool = True) -> Photo:
         """Decode a photo and find its items (blocking: call it in a thread)."""
         image, size = open_photo(data)
         return Photo(data, image, size, self.finder.find(image, size, busy_cues=busy_cues))
@@ -115,7 +115,7 @@ class Recommender:
 
     def first_cut(self, data: bytes) -> tuple[Photo, np.ndarray]:
         """The photo with its quickly found items, kept small, and the pixels of the item to search first."""
-        photo = self.look(data, busy_cues=False)
+        photo = self.find_items(data, busy_cues=False)
         pixels = self.pixels(photo, photo.first)
         return replace(photo, image=reduced(photo.image, KEPT_SIDE)), pixels
 

@@ -11,10 +11,10 @@ from bot.filter_words import Vocabulary
 from bot.services import Services
 from indexing import FashionIndexError, Index
 from indexing.errors import ExtractorMismatchError
-from indexing.files import MANIFEST, read_manifest
+from indexing.store.files import MANIFEST, read_manifest
 
 log = logging.getLogger(__name__)
-# Manifest fields that change without a new generation (a sync that found nothing new, a build's progress).
+# Manifest fields that change without a new generation (a sync that services nothing new, a build's progress).
 PROGRESS_FIELDS = ("synced", "updated", "building")
 
 
@@ -42,28 +42,28 @@ def newer_generation(directory: Path, current: Index, store_uri: str | None = No
     return fresh
 
 
-def switch(found: Services, fresh: Index) -> None:
-    found.recommender.index = fresh
-    found.vocabulary = Vocabulary(fresh.facets())
+def switch(services: Services, fresh: Index) -> None:
+    services.recommender.index = fresh
+    services.vocabulary = Vocabulary(fresh.facets())
 
 
-async def follow_index(found: Services, every: float) -> None:
+async def follow_index(services: Services, every: float) -> None:
     """Every `every` seconds, look at the manifest; load a new generation in a thread and switch to it."""
-    directory = found.settings.index_dir
+    directory = services.settings.index_dir
     seen = stamp(directory)
     while True:
         await asyncio.sleep(every)
         now = stamp(directory)
         if now == seen:
             continue
-        current = found.recommender.index
+        current = services.index
         try:
-            fresh = await asyncio.to_thread(newer_generation, directory, current, found.settings.store_uri)
+            fresh = await asyncio.to_thread(newer_generation, directory, current, services.settings.store_uri)
         except FashionIndexError as exc:  # half-replaced by a writer, or refused: try again next time
             log.warning("the index changed but cannot be served yet: %s", exc)
             continue
         seen = now
         if fresh is not None:
-            switch(found, fresh)
+            switch(services, fresh)
             log.info("catalogue updated: generation %s, %d products (%d photos)",
                      fresh.manifest.get("generation"), fresh.product_count, fresh.count)

@@ -1,6 +1,6 @@
 """A page of results as the user sees it: the album, then one message with the buttons.
 
-For a photo, the buttons message is the photo itself, small, with the items found outlined and numbered
+For a photo, the buttons message is the photo itself, small, with the items services outlined and numbered
 and the one searched highlighted; its keyboard lets the user search another item or the whole photo.
 """
 
@@ -15,12 +15,13 @@ from PIL import Image
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.ext import ContextTypes
 
+from bot import callbacks
 from bot.album import send_album
-from bot.services import services
+from bot.services import get_services
 from bot.state import WHOLE, Look, Query
 from indexing import Hit, Index
-from indexing.images import encode
-from indexing.sheet import outline_items
+from indexing.extract.images import encode
+from indexing.finder.sheet import outline_items
 
 EXPIRED = "This search has expired. Please send the photo again."
 ITEMS_PER_ROW = 4
@@ -37,9 +38,8 @@ def shop_links(index: Index, ids: Sequence[str]) -> list[str | None]:
 
 def keyboard(query: Query, page: int, shown: int, k: int, look: Look | None = None,
              with_feedback: bool = True, links: Sequence[str | None] = ()) -> InlineKeyboardMarkup:
-    # callback_data is capped at 64 bytes: short ids, the page and the rank are enough.
     rows = [
-        [InlineKeyboardButton(f"🔎 #{rank}", callback_data=f"like|{query.id}|{page}|{rank}")
+        [InlineKeyboardButton(f"🔎 #{rank}", callback_data=callbacks.more_like(query.id, page, rank))
          for rank in range(1, shown + 1)],
     ]
     shop = [InlineKeyboardButton(f"🛒 {rank}", url=link) for rank, link in enumerate(links, 1) if link]
@@ -47,14 +47,14 @@ def keyboard(query: Query, page: int, shown: int, k: int, look: Look | None = No
         rows.append(shop)
     if look is not None and look.boxes:
         items = [InlineKeyboardButton(("▸ " if query.item == i else "") + look.label(i),
-                                      callback_data=f"item|{look.id}|{i}") for i in range(len(look.boxes))]
+                                      callback_data=callbacks.item(look.id, i)) for i in range(len(look.boxes))]
         items.append(InlineKeyboardButton(("▸ " if query.item == WHOLE else "") + "Whole photo",
-                                          callback_data=f"item|{look.id}|{WHOLE}"))
+                                          callback_data=callbacks.item(look.id, WHOLE)))
         rows += [items[i : i + ITEMS_PER_ROW] for i in range(0, len(items), ITEMS_PER_ROW)]
-    rows.append([InlineKeyboardButton(f"Show {k} more ▶", callback_data=f"more|{query.id}|{page}")])
+    rows.append([InlineKeyboardButton(f"Show {k} more ▶", callback_data=callbacks.show_more(query.id, page))])
     if with_feedback:
-        rows.append([InlineKeyboardButton("👍 Helpful", callback_data=f"fb|{query.id}|{page}|up"),
-                     InlineKeyboardButton("👎 Not helpful", callback_data=f"fb|{query.id}|{page}|down")])
+        rows.append([InlineKeyboardButton("👍 Helpful", callback_data=callbacks.feedback(query.id, page, "up")),
+                     InlineKeyboardButton("👎 Not helpful", callback_data=callbacks.feedback(query.id, page, "down"))])
     return InlineKeyboardMarkup(rows)
 
 
@@ -76,14 +76,16 @@ def jpeg_bytes(image: Image.Image) -> bytes:
 
 
 async def send_buttons(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: Query, page: int, shown: int,
-                       title: str) -> None:
-    """The message under an album: the keyboard, on the outlined photo when the query came from one."""
-    found = services(context)
-    look = found.store.look(query.look) if query.look else None
+                       title: str, look: Look | None = None) -> None:
+    """The message under an album: the keyboard, on the outlined photo when the query came from one (look:
+    that photo's, when the caller has it; else it is read from the store)."""
+    services = get_services(context)
+    if look is None and query.look:
+        look = services.store.look(query.look)
     text = "\n".join(line for line in (title, describe_filters(query.filters),
                                        "Tap 🔎 #n for more like that product.") if line)
-    k = found.settings.top_k
-    markup = keyboard(query, page, shown, k, look, links=shop_links(found.recommender.index, query.page(page, k)))
+    k = services.settings.top_k
+    markup = keyboard(query, page, shown, k, look, links=shop_links(services.index, query.page(page, k)))
     if look is None:
         await context.bot.send_message(chat_id, text, reply_markup=markup)
         return
@@ -94,10 +96,10 @@ async def send_buttons(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: 
 
 
 async def send_page(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: Query, page: int,
-                    hits: Sequence[Hit], title: str, reply_to: int | None = None) -> None:
-    found = services(context)
-    await send_album(context.bot, chat_id, hits, found.recommender.index, found.store, reply_to=reply_to)
-    await send_buttons(context, chat_id, query, page, len(hits), title)
+                    hits: Sequence[Hit], title: str, look: Look | None = None) -> None:
+    services = get_services(context)
+    await send_album(context.bot, chat_id, hits, services.index, services.store)
+    await send_buttons(context, chat_id, query, page, len(hits), title, look)
 
 
 def item_title(query: Query, look: Look, count: int) -> str:

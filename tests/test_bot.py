@@ -12,9 +12,9 @@ from PIL import Image
 from bot import fallbacks, guards, photos
 from bot.results import EXPIRED
 from indexing import Index
-from indexing.images import encode, load_image
-from tests.conftest import draw_product
-from tests.fake_telegram import FakeTelegram, Fault
+from indexing.extract.images import encode, load_image
+from testbed.drawing import draw_product
+from testbed.fake_telegram import FakeTelegram, Fault
 
 USER = 4242
 REPLY = ("sendMessage", "sendPhoto")  # text replies, and the buttons message on the user's outlined photo

@@ -12,13 +12,13 @@ import numpy as np
 from PIL import Image
 
 from indexing import Index, open_embedder
-from indexing.background import BorderFinder
-from indexing.images import load_image, open_photo
-from indexing.items import Item, box_iou, item_pixels
-from indexing.scda import ScdaFinder
-from indexing.screens import ScreenFinder
-from tests.composites import flatlay, plain, sample_photo
-from tests.screenshots import screenshot
+from indexing.extract.images import load_image, open_photo
+from indexing.finder.background import BorderFinder
+from indexing.finder.items import Item, box_iou, item_pixels
+from indexing.finder.scda import ScdaFinder
+from indexing.finder.screens import ScreenFinder
+from testbed.composites import flatlay, plain, sample_photo
+from testbed.screenshots import screenshot
 from tests.test_bot import album_ids, said
 from tests.test_items import generated_products, jpeg
 from tests.test_screens import products

@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, draw_product
-from tests.fake_telegram import FakeTelegram
-from tests.postgres import free_port
+from testbed.drawing import draw_product
+from testbed.fake_telegram import FakeTelegram
+from testbed.postgres import free_port
+from tests.conftest import ROOT
 from tests.test_bot import jpeg
 
 

@@ -10,10 +10,10 @@ import pytest
 from bot.captions import shopper_price
 from bot.filter_words import Vocabulary
 from indexing import Index
-from indexing.sync import build_from_feed, sync_feed
-from tests.conftest import draw_product
-from tests.harness import RunningBot, settings_for
-from tests.shop import generated_shop, jpeg
+from indexing.sources.sync import build_from_feed, sync_feed
+from testbed.drawing import draw_product
+from testbed.harness import RunningBot, settings_for
+from testbed.shop import generated_shop, jpeg
 
 USER = 77
 

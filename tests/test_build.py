@@ -14,9 +14,10 @@ import pytest
 
 from indexing import Index, KerasEmbedder, Weights, add_to_index, build_index, open_embedder, remove_from_index
 from indexing.errors import BuildError, ExtractorMismatchError, IndexExistsError, WeightsError
-from indexing.extractor import verify_embedder
-from indexing.images import load_image
-from tests.conftest import ROOT, draw_product, make_catalogue, wait_for_file
+from indexing.extract.extractor import verify_embedder
+from indexing.extract.images import load_image
+from testbed.drawing import draw_product, make_catalogue
+from tests.conftest import ROOT, wait_for_file
 
 
 def test_round_trip_photo_of_a_product_finds_it_first(built_index, catalogue, embedder):
@@ -63,11 +64,11 @@ def run_build(images, styles, out, *extra):
     )
 
 
-def test_kill_9_mid_build_then_rerun_equals_an_uninterrupted_build(tmp_path, catalogue):
+def test_kill_9_mid_build_then_rerun_equals_an_uninterrupted_build(tmp_path, embedder):
     images, styles = tmp_path / "imgs", None
     styles = make_catalogue(images, count=48)
-    reference = tmp_path / "reference"
-    assert run_build(images, styles, reference).wait(timeout=300) == 0
+    reference = tmp_path / "reference"  # the same extractor as the command's, built here: no second start-up
+    build_index([images], reference, metadata=styles, embedder=embedder, batch_size=4, export=False, progress=False)
 
     out = tmp_path / "crashed"
     victim = run_build(images, styles, out)

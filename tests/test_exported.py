@@ -7,9 +7,9 @@ import pytest
 
 from indexing import Index, open_embedder
 from indexing.errors import FashionIndexError, IndexFormatError
-from indexing.exported import OnnxEmbedder
-from indexing.files import checked_file
-from indexing.images import load_image
+from indexing.extract.exported import OnnxEmbedder
+from indexing.extract.images import load_image
+from indexing.store.files import checked_file
 
 
 def test_onnx_vectors_equal_tensorflow_and_rank_the_same(exported_index, catalogue, embedder):

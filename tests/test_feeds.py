@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from indexing.errors import FeedError
-from indexing.feeds import parse_columns, parse_feed, read_feed
+from indexing.sources.feeds import parse_columns, parse_feed, read_feed
 
 TSV = (
     "id\ttitle\tlink\timage_link\tadditional_image_link\tprice\tsale_price\tavailability\titem_group_id\n"

@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from bot.health import listening, serve_health
-from tests.postgres import free_port
+from testbed.postgres import free_port
 
 
 async def get(port: int) -> tuple[int, dict]:

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from indexing.errors import ImageTooLargeError, UnreadableImageError
-from indexing.images import image_type, load_image
-from tests.conftest import draw_product
+from indexing.extract.images import image_type, load_image
+from testbed.drawing import draw_product
 
 
 def encode(image: Image.Image, fmt: str, **params) -> bytes:

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexing import files as files_module
-from indexing import scan
-from indexing.embedder import l2_normalize
 from indexing.errors import FashionIndexError, IndexFormatError
-from indexing.files import write_index
-from indexing.index import Index
+from indexing.extract.embedder import l2_normalize
+from indexing.store import files as files_module
+from indexing.store import scan
+from indexing.store.files import write_index
+from indexing.store.index import Index
 
 FINGERPRINT = {"weights": "random:0"}
 
@@ -190,7 +190,7 @@ def test_approximate_search_agrees_with_exact(tmp_path):
 
 
 def test_graph_is_rebuilt_on_change_and_checksummed(tmp_path):
-    from indexing.build import commit
+    from indexing.sources.build import commit
 
     vectors = clustered(600, 32)
     write_index(tmp_path / "i", vectors=vectors, products=products_for(600), fingerprint=FINGERPRINT,
@@ -231,7 +231,7 @@ def test_products_keep_their_fields_in_the_compact_table(tmp_path):
 
 
 def test_ids_and_text_survive_packing_and_are_found_by_value():
-    from indexing.products import Strings
+    from indexing.store.products import Strings
 
     values = ["12", "ünï\u00e7ode 👗", None, "", "12", "a" * 300]
     packed = Strings(values)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexing.background import BorderFinder, segment
 from indexing.cli import main
-from indexing.images import encode, load_image, open_photo
-from indexing.items import box_iou, cut_out, item_pixels
-from tests.composites import busy, flatlay, mask_fit, product_cutout
-from tests.conftest import draw_product
+from indexing.extract.images import encode, load_image, open_photo
+from indexing.finder.background import BorderFinder, segment
+from indexing.finder.items import box_iou, cut_out, item_pixels
+from testbed.composites import busy, flatlay, mask_fit, product_cutout
+from testbed.drawing import draw_product
 
 jpeg = encode
 
@@ -135,7 +135,7 @@ def test_a_small_part_tied_by_faint_evidence_joins_the_item_beside_it():
 
 
 def test_an_empty_surface_has_no_item_that_stands_out():
-    from tests.composites import plain
+    from testbed.composites import plain
 
     empty = Image.fromarray(plain((800, 600), np.random.default_rng(1)).clip(0, 255).astype(np.uint8))
     assert BorderFinder().find(empty).searched is None
@@ -172,7 +172,7 @@ def test_query_items_text_says_when_the_photo_is_a_packshot(exported_index, cata
 
 
 def test_a_small_item_alone_on_a_clean_surface_is_searched_however_small():
-    from tests.composites import small
+    from testbed.composites import small
 
     searched = 0
     for seed in range(6):
@@ -186,7 +186,7 @@ def test_a_small_item_alone_on_a_clean_surface_is_searched_however_small():
 
 @pytest.mark.parametrize("kind", ["flatlay", "busy"])
 def test_no_offered_box_lies_inside_another(kind):
-    from indexing.items import box_area, box_overlap, offered
+    from indexing.finder.items import box_area, box_overlap, offered
 
     for seed in range(4):
         rng = np.random.default_rng(seed)

@@ -9,10 +9,10 @@ import pytest
 
 from indexing import Index, add_to_index, build_index, remove_from_index
 from indexing.errors import FashionIndexError, IndexFormatError
-from indexing.milvus import client, parse_store
-from indexing.sync import build_from_feed, sync_feed
-from tests.conftest import make_catalogue
-from tests.shop import generated_shop
+from indexing.sources.sync import build_from_feed, sync_feed
+from indexing.store.milvus import client, parse_store
+from testbed.drawing import make_catalogue
+from testbed.shop import generated_shop
 
 
 @pytest.fixture

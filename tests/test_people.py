@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexing.background import BorderFinder
-from indexing.catalogue_people import measure_people
 from indexing.cli import main
 from indexing.errors import FashionIndexError
-from indexing.finders import open_finder, outfit_first
-from indexing.images import open_photo
-from indexing.items import box_iou
-from indexing.people import PeopleModel
-from indexing.people_finder import PeopleFinder, part_of
-from indexing.people_models import models_dir
-from tests.composites import flatlay, product_cutout, sample_photo, worn
+from indexing.extract.images import open_photo
+from indexing.finder.background import BorderFinder
+from indexing.finder.finders import open_finder, outfit_first
+from indexing.finder.items import box_iou
+from indexing.finder.people import PeopleModel
+from indexing.finder.people_finder import PeopleFinder, part_of
+from indexing.finder.people_models import models_dir
+from indexing.sources.catalogue_people import measure_people
+from testbed.composites import flatlay, product_cutout, sample_photo, worn
 from tests.test_items import generated_products, jpeg
 
 DATASET = Path(os.environ.get("FASHION_DATASET", Path(__file__).resolve().parents[2] / "shared/datasets/fashion-small"))

@@ -18,10 +18,10 @@ import urllib.request
 import pytest
 
 from indexing import build_index
-from indexing.build import export_extractor
+from indexing.sources.build import export_extractor
+from testbed.fake_telegram import FakeTelegram
+from testbed.postgres import free_port
 from tests.conftest import ROOT
-from tests.fake_telegram import FakeTelegram
-from tests.postgres import free_port
 from tests.test_bot import user_photo
 from tests.test_bot_process import bot_env, fetch
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from indexing import Index, open_embedder
-from indexing.background import BorderFinder
 from indexing.cli import main
 from indexing.errors import FashionIndexError
-from indexing.finders import open_finder
-from indexing.items import box_iou
-from indexing.scda import GRID, ScdaFinder, inside, region_in_photo, scda_region
-from tests.composites import flatlay
+from indexing.finder.background import BorderFinder
+from indexing.finder.finders import open_finder
+from indexing.finder.items import box_iou
+from indexing.finder.scda import GRID, ScdaFinder, inside, region_in_photo, scda_region
+from testbed.composites import flatlay
 from tests.test_items import generated_products
 
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexing.background import BorderFinder
 from indexing.cli import main
-from indexing.images import fit_square
-from indexing.items import box_iou, item_pixels
-from indexing.screens import ScreenFinder
-from tests.composites import flatlay
-from tests.conftest import draw_product
-from tests.screenshots import THEMES, screenshot
+from indexing.extract.images import fit_square
+from indexing.finder.background import BorderFinder
+from indexing.finder.items import box_iou, item_pixels
+from indexing.finder.screens import ScreenFinder
+from testbed.composites import flatlay
+from testbed.drawing import draw_product
+from testbed.screenshots import THEMES, screenshot
 from tests.test_items import generated_products, jpeg
 
 

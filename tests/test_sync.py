@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from indexing import Index, load_image
-from indexing.download import ImageCache
-from indexing.sync import build_from_feed, sync_feed
-from tests.conftest import draw_product
-from tests.shop import generated_shop, jpeg
+from indexing.sources.download import ImageCache
+from indexing.sources.sync import build_from_feed, sync_feed
+from testbed.drawing import draw_product
+from testbed.shop import generated_shop, jpeg
 
 
 def quick_cache(folder) -> ImageCache:

@@ -1,0 +1,384 @@
+"""Build an index from a catalogue (resumable), and add or remove products in place."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from indexing.errors import BuildError, FashionIndexError, ImageError, IndexExistsError
+from indexing.extract.embedder import Embedder, KerasEmbedder, Weights, file_entry, probe_images
+from indexing.extract.exported import (
+    INT8_FILE,
+    ONNX_FILE,
+    OnnxEmbedder,
+    export_onnx,
+    onnxruntime_available,
+    quantize_int8,
+)
+from indexing.extract.extractor import PROBE_TOLERANCE, open_embedder
+from indexing.extract.images import load_image, read_bytes
+from indexing.sources.catalogue import Metadata, list_images, product_id, read_metadata, sort_key
+from indexing.sources.catalogue_people import measure_people
+from indexing.sources.checkpoint import Checkpoint, Embedded
+from indexing.store.files import MANIFEST, add_file, atomic_write, checked_file, write_index
+from indexing.store.index import Index
+from indexing.store.milvus import parse_store
+
+log = logging.getLogger(__name__)
+
+REPORT = "build-report.json"
+PARTIAL = ".partial"
+COPIED_IMAGES = "images"
+
+
+@dataclass
+class Report:
+    indexed: int = 0
+    added: int = 0
+    resumed: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    without_metadata: list[str] = field(default_factory=list)
+    metadata_without_image: int = 0
+    seconds: float = 0.0
+    embedding_seconds: float = 0.0  # the rate shown is over this: model loading and export excluded
+    exported: str = ""  # why the serving export is missing, if it is
+    report_file: Path | None = None
+
+    def summary(self) -> str:
+        rate = self.added / self.embedding_seconds if self.embedding_seconds else 0.0
+        parts = [f"{self.indexed} products in the index", f"{self.added} embedded ({rate:.1f} images/s)"]
+        if self.resumed:
+            parts.append(f"{self.resumed} reused from an interrupted run")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} unreadable skipped")
+        if self.without_metadata:
+            parts.append(f"{len(self.without_metadata)} without metadata")
+        if self.metadata_without_image:
+            parts.append(f"{self.metadata_without_image} metadata rows without an image")
+        if self.exported:
+            parts.append(self.exported)
+        text = ", ".join(parts)
+        return f"{text}; details in {self.report_file}" if self.report_file else text
+
+    def write(self, path: Path) -> None:
+        self.report_file = path
+        body = {
+            "indexed": self.indexed,
+            "embedded": self.added,
+            "reused_from_checkpoint": self.resumed,
+            "seconds": round(self.seconds, 1),
+            "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
+            "images_without_metadata": self.without_metadata,
+            "metadata_rows_without_image": self.metadata_without_image,
+        }
+        atomic_write(path, json.dumps(body, indent=2).encode("utf-8"))
+
+
+def decode(paths: Sequence[Path]) -> tuple[list[Path], list[str], np.ndarray, list[tuple[str, str]]]:
+    ok, photos, pixels, failed = [], [], [], []
+    for path in paths:
+        try:
+            data = read_bytes(path)
+            pixels.append(load_image(data))
+        except ImageError as exc:
+            failed.append((str(path), str(exc)))
+            continue
+        ok.append(path)
+        photos.append(hashlib.sha1(data).hexdigest())
+    batch = np.stack(pixels) if pixels else np.zeros((0, 224, 224, 3), np.uint8)
+    return ok, photos, batch, failed
+
+
+def embed_files(
+    files: Sequence[Path], embedder: Embedder, batch_size: int, progress: tqdm | None = None
+) -> Iterator[Embedded]:
+    """Embed files batch by batch; the next batch is decoded while the model runs on this one."""
+    batches = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(decode, batches[0]) if batches else None
+        for number in range(len(batches)):
+            assert pending is not None
+            ok, photos, pixels, failed = pending.result()
+            if number + 1 < len(batches):
+                pending = pool.submit(decode, batches[number + 1])
+            out = Embedded(failed=failed)
+            if ok:
+                out.vectors.append(embedder.embed(pixels))
+                out.ids = [product_id(p) for p in ok]
+                out.files = [str(p) for p in ok]
+                out.photos = photos
+            if progress is not None:
+                progress.update(len(batches[number]))
+            yield out
+
+
+def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> tqdm:
+    return tqdm(total=total, initial=initial, desc=desc, unit="img", disable=not enabled, smoothing=0.1)
+
+
+def make_products(done: Embedded, metadata: Metadata | None, destination: Path | None) -> list[dict[str, Any]]:
+    products = []
+    for pid, file, photo in zip(done.ids, done.files, done.photos, strict=False):
+        image = str(Path(file).resolve())
+        if destination is not None:
+            target = destination / COPIED_IMAGES / f"{pid}{Path(file).suffix.lower()}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, target)
+            image = f"{COPIED_IMAGES}/{target.name}"
+        meta = metadata.rows.get(pid, {}) if metadata else {}
+        products.append({"id": pid, "image": image, "photo": photo, "meta": meta})
+    return products
+
+
+def build_index(
+    sources: Sequence[str | Path],
+    out: str | Path,
+    *,
+    metadata: str | Path | None = None,
+    weights: Weights | None = None,
+    embedder: Embedder | None = None,
+    batch_size: int = 8,
+    limit: int | None = None,
+    copy_images: bool = False,
+    overwrite: bool = False,
+    export: bool = True,
+    ann: str = "auto",
+    checkpoint_every: int = 256,
+    progress: bool = True,
+    publish: bool = True,
+    store: str | None = None,
+    on_checkpoint: Callable[[int], None] | None = None,
+) -> Report:
+    """Embed a catalogue into a new index at out, resuming an interrupted build of the same spec.
+
+    publish: also commit the products embedded so far, now and then, for a bot to serve during the build.
+    store: keep the vectors and products in Milvus (`milvus://HOST:PORT/COLLECTION` or a Milvus Lite *.db).
+    """
+    out = Path(out)
+    started = time.monotonic()
+    partial = out / PARTIAL
+    if (out / MANIFEST).exists() and not partial.exists() and not overwrite:
+        raise IndexExistsError(f"{out} already holds an index: use `fashion-index add`, or --overwrite")
+    files = list_images(sources)
+    if limit is not None:
+        files = files[:limit]
+    if not files:
+        raise BuildError(f"no images (.jpg .png .webp .bmp .gif .heic) found in {', '.join(map(str, sources))}")
+    table = read_metadata(metadata) if metadata else None
+    milvus = parse_store(store) if store else None
+    embedder = embedder or KerasEmbedder(weights or Weights("imagenet"))
+    spec = {
+        "extractor": embedder.fingerprint,
+        "files": len(files),
+        "first": files[0].name,
+        "last": files[-1].name,
+        "copy_images": copy_images,
+    }
+    checkpoint = Checkpoint.open(partial, spec)
+    finished = checkpoint.finished_ids()
+    todo = [f for f in files if product_id(f) not in finished]
+    report = Report(resumed=len(files) - len(todo))
+    exported: dict[str, Any] = {}
+    runner: Embedder = embedder
+    if export and isinstance(embedder, KerasEmbedder):
+        try:
+            runner, exported = serving_export(embedder, partial / ONNX_FILE)
+        except FashionIndexError as exc:
+            log.warning("no ONNX export, the bot will serve with TensorFlow: %s", exc)
+            report.exported = f"no ONNX export ({exc})"
+    bar = progress_bar(len(files), report.resumed, "embedding", progress)
+    embedding_started = time.monotonic()
+    buffer = Embedded()
+    probe = embedder.embed(probe_images())
+    extra = {
+        "images_copied": copy_images,
+        "columns": table.columns if table else [],
+        "source": {"images": [str(Path(s).resolve()) for s in sources], "metadata": str(metadata or "")},
+    }
+    # Until the build is done, the products embedded so far are published as an index generation now and
+    # then (at doubling counts, so all of them cost at most one more full write): a bot can serve them.
+    publish_at = checkpoint_every if publish and not copy_images else len(files) + 1
+    finished_count = report.resumed  # counted as chunks are saved, not re-read from every chunk each time
+    for chunk in embed_files(todo, runner, batch_size, bar):
+        buffer.extend(chunk)
+        if len(buffer.ids) + len(buffer.failed) >= checkpoint_every:
+            checkpoint.save(buffer)
+            finished_count += len(buffer.ids) + len(buffer.failed)
+            buffer = Embedded()
+            if on_checkpoint:
+                on_checkpoint(finished_count)
+            if finished_count >= publish_at and finished_count < len(files):
+                if exported and not (out / ONNX_FILE).exists():
+                    shutil.copyfile(partial / ONNX_FILE, out / ONNX_FILE)
+                write_checkpoint(out, checkpoint, table, None, embedder.fingerprint, probe, exported, ann,
+                                 {**extra, "building": {"done": finished_count, "total": len(files)}}, milvus)
+                publish_at = 2 * finished_count
+    checkpoint.save(buffer)
+    bar.close()
+    report.embedding_seconds = time.monotonic() - embedding_started
+    report.added = len(todo)
+
+    if exported:
+        shutil.move(partial / ONNX_FILE, out / ONNX_FILE)
+    people = measure_people(files)
+    if people:
+        extra["people"] = people
+    done, products = write_checkpoint(out, checkpoint, table, out if copy_images else None, embedder.fingerprint,
+                                      probe, exported, ann, extra, milvus)
+    report.indexed = len(products)
+    report.skipped = done.failed
+    if table:
+        report.without_metadata = [pid for pid in done.ids if pid not in table.rows]
+        # Against every photo in the folders: with --limit, the rest are not "missing".
+        listed = {product_id(f) for f in list_images(sources)}
+        report.metadata_without_image = sum(1 for pid in table.rows if pid not in listed)
+    report.seconds = time.monotonic() - started
+    report.write(out / REPORT)
+    checkpoint.remove()
+    return report
+
+
+def write_checkpoint(out: Path, checkpoint: Checkpoint, table: Metadata | None, destination: Path | None,
+                     fingerprint: dict[str, Any], probe: np.ndarray, exported: dict[str, Any], ann: str,
+                     extra: dict[str, Any], store: dict[str, str] | None = None
+                     ) -> tuple[Embedded, list[dict[str, Any]]]:
+    """Commit what the checkpoint holds as the index's next generation, products in id order."""
+    done = checkpoint.load(key=sort_key)
+    products = make_products(done, table, destination)
+    write_index(out, vectors=done.matrix(), products=products, fingerprint=fingerprint, probe=probe, ann=ann,
+                keep_files={"extractor": exported} if exported else None, extra=extra, store=store)
+    return done, products
+
+
+def serving_export(reference: KerasEmbedder, path: Path) -> tuple[Embedder, dict[str, Any]]:
+    """Export first, then embed the catalogue with the export: ONNX Runtime is a third faster than
+    TensorFlow here, and the vectors equal TensorFlow's within 1e-4 (checked on export and on resume)."""
+    if not onnxruntime_available():
+        raise FashionIndexError("onnxruntime is not installed")
+    # A resumed build reuses the export that the interrupted run made.
+    if path.exists():
+        entry = file_entry(path)
+    else:
+        log.info("exporting the extractor to ONNX for fast embedding and serving (once per index) ...")
+        entry = export_onnx(reference, path)
+    runner = OnnxEmbedder(path, reference.fingerprint)
+    probes = probe_images()
+    if np.max(np.abs(runner.embed(probes) - reference.embed(probes))) > PROBE_TOLERANCE:
+        path.unlink()
+        raise FashionIndexError("the ONNX export does not reproduce TensorFlow's vectors")
+    return runner, entry
+
+
+def export_int8(index_dir: str | Path, calibration_images: int = 200) -> dict[str, Any]:
+    """Quantise the index's ONNX export to int8, calibrated on the index's own catalogue photos."""
+    index = Index.load(index_dir)
+    if "extractor" not in index.manifest["files"]:
+        raise FashionIndexError("export the fp32 extractor first: `fashion-index export --index DIR`")
+    source = checked_file(index.directory, index.manifest, "extractor")
+    step = max(1, index.count // calibration_images)
+    photos = []
+    for pid in index.ids[::step][:calibration_images]:
+        with contextlib.suppress(ImageError):
+            photos.append(load_image(index.image_path(pid)))
+    if not photos:
+        raise FashionIndexError("no readable catalogue photos to calibrate with")
+    entry = quantize_int8(source, index.directory / INT8_FILE, np.stack(photos))
+    add_file(index.directory, "extractor_int8", entry)
+    return entry
+
+
+def export_extractor(index_dir: str | Path, embedder: KerasEmbedder | None = None) -> dict[str, Any]:
+    """Export the index's extractor to ONNX beside it, for serving without TensorFlow."""
+    index = Index.load(index_dir)
+    if embedder is None:
+        reference = open_embedder(index, runtime="tensorflow")
+        assert isinstance(reference, KerasEmbedder)
+        embedder = reference
+    entry = export_onnx(embedder, index.directory / ONNX_FILE)
+    add_file(index.directory, "extractor", entry)
+    return entry
+
+
+def add_to_index(
+    index_dir: str | Path,
+    sources: Sequence[str | Path],
+    *,
+    metadata: str | Path | None = None,
+    embedder: Embedder | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> Report:
+    """Embed more products into an existing index; an id already present is replaced."""
+    started = time.monotonic()
+    index = Index.load(index_dir)
+    files = list_images(sources)
+    if not files:
+        raise BuildError(f"no images found in {', '.join(map(str, sources))}")
+    table = read_metadata(metadata) if metadata else None
+    embedder = embedder or open_embedder(index)
+    done = Embedded()
+    bar = progress_bar(len(files), 0, "embedding", progress)
+    embedding_started = time.monotonic()
+    for chunk in embed_files(files, embedder, batch_size, bar):
+        done.extend(chunk)
+    bar.close()
+    embedding_seconds = time.monotonic() - embedding_started
+    copied = bool(index.manifest.get("images_copied"))
+    fresh = make_products(done, table, index.directory if copied else None)
+    replaced = set(done.ids)
+    keep = [i for i, pid in enumerate(index.ids) if pid not in replaced]
+    products = [index.products[i] for i in keep] + fresh
+    vectors = np.concatenate([np.asarray(index.vectors[keep]), done.matrix()])
+    commit(index, vectors, products)
+    report = Report(indexed=len(products), added=len(done.ids), skipped=done.failed,
+                    embedding_seconds=embedding_seconds)
+    if table:
+        report.without_metadata = [pid for pid in done.ids if pid not in table.rows]
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def remove_from_index(index_dir: str | Path, ids: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Remove products by id; returns (removed, not found)."""
+    index = Index.load(index_dir)
+    doomed = {pid for pid in ids if pid in index}
+    missing = [pid for pid in ids if pid not in index]
+    if doomed:
+        keep = [i for i, pid in enumerate(index.ids) if pid not in doomed]
+        gone = [index.image_path(pid) for pid in doomed] if index.manifest.get("images_copied") else []
+        commit(index, np.asarray(index.vectors[keep]), [index.products[i] for i in keep])
+        for path in gone:  # only after the commit: the old generation still needed them
+            path.unlink(missing_ok=True)
+    return sorted(doomed, key=sort_key), missing
+
+
+def commit(index: Index, vectors: np.ndarray, products: list[dict[str, Any]], ann: str | None = None,
+           **fields: Any) -> None:
+    """A new generation of an index with these rows; its extractor and settings carry over, fields are set."""
+    manifest = index.manifest
+    carried = ("images_copied", "columns", "source", "synced", "people")
+    extra = {key: manifest[key] for key in carried if key in manifest}
+    extra.update(fields)
+    kept = {role: entry for role, entry in manifest["files"].items() if role not in ("vectors", "probe", "products")}
+    write_index(
+        index.directory,
+        vectors=vectors,
+        products=products,
+        fingerprint=index.fingerprint,
+        probe=index.probe,
+        extra=extra,
+        keep_files=kept,
+        ann=ann or manifest.get("ann", "auto"),  # the graph is rebuilt for the new rows
+    )

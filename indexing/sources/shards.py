@@ -1,0 +1,101 @@
+"""One Nth of a catalogue embedded into a shared Milvus collection: N such jobs, on as many machines, build one
+index with no merge step. Each is resumable on its own; the one that finds every shard done commits the index."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexing.errors import BuildError, FashionIndexError
+from indexing.extract.embedder import Embedder, KerasEmbedder, Weights, probe_images
+from indexing.extract.exported import ONNX_FILE
+from indexing.sources.build import Report, embed_files, make_products, progress_bar, serving_export
+from indexing.sources.catalogue import list_images, product_id, read_metadata
+from indexing.sources.checkpoint import Checkpoint, Embedded
+from indexing.store.files import name_collection
+from indexing.store.milvus import create_generation, mark_shard, parse_store, row_count, upsert_rows
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`2/4` -> (2, 4)."""
+    i, sep, n = text.partition("/")
+    if not sep or not i.isdigit() or not n.isdigit() or not 1 <= int(i) <= int(n):
+        raise FashionIndexError(f"--shard {text!r}: use I/N with 1 <= I <= N, e.g. 2/4")
+    return int(i), int(n)
+
+
+def build_shard(sources: Sequence[str | Path], out: str | Path, *, shard: tuple[int, int], store: str,
+                metadata: str | Path | None = None, weights: Weights | None = None, embedder: Embedder | None = None,
+                batch_size: int = 8, limit: int | None = None, export: bool = True, checkpoint_every: int = 256,
+                progress: bool = True) -> Report:
+    """Embed the photos at positions i-1, i-1+n, ... of the sorted catalogue into generation 1 of store.
+
+    Rows are keyed by their position in the whole catalogue, so N shards write what one build would.
+    """
+    started = time.monotonic()
+    out, (i, n), milvus = Path(out), shard, parse_store(store)
+    files = list_images(sources)[:limit]
+    if not files:
+        raise BuildError(f"no images found in {', '.join(map(str, sources))}")
+    mine = [(position, f) for position, f in enumerate(files) if position % n == i - 1]
+    table = read_metadata(metadata) if metadata else None
+    embedder = embedder or KerasEmbedder(weights or Weights("imagenet"))
+    spec = {"extractor": embedder.fingerprint, "files": len(files), "first": files[0].name, "last": files[-1].name,
+            "shard": f"{i}/{n}", "store": milvus}
+    partial = out / f".partial-shard-{i}-of-{n}"
+    checkpoint = Checkpoint.open(partial, spec)
+    finished = checkpoint.finished_ids()
+    todo = [f for _, f in mine if product_id(f) not in finished]
+    position_of = {product_id(f): position for position, f in mine}
+    runner, exported = embedder, {}
+    if export and isinstance(embedder, KerasEmbedder):
+        runner, exported = serving_export(embedder, partial / ONNX_FILE)
+    probe = embedder.embed(probe_images())
+    name = f"{milvus['collection']}_g1"
+    create_generation(milvus, name, int(probe.shape[1]), embedder.fingerprint, probe)
+
+    def commit(part: Embedded) -> None:
+        # The rows first, then the checkpoint: a crash between them writes the same rows again, harmlessly.
+        if part.ids:
+            upsert_rows(milvus, name, np.array([position_of[pid] for pid in part.ids]), part.matrix(),
+                        make_products(part, table, None))
+        checkpoint.save(part)
+
+    bar = progress_bar(len(mine), len(mine) - len(todo), f"shard {i}/{n}", progress)
+    embedding_started = time.monotonic()
+    buffer = Embedded()
+    for chunk in embed_files(todo, runner, batch_size, bar):
+        buffer.extend(chunk)
+        if len(buffer.ids) + len(buffer.failed) >= checkpoint_every:
+            commit(buffer)
+            buffer = Embedded()
+    commit(buffer)
+    bar.close()
+    done = checkpoint.load()
+    report = Report(added=len(todo), resumed=len(mine) - len(todo), skipped=done.failed,
+                    embedding_seconds=time.monotonic() - embedding_started)
+    if mark_shard(milvus, name, shard) == set(range(1, n + 1)):
+        report.indexed = commit_shards(out, milvus, name, embedder.fingerprint, probe, exported, partial,
+                                       {"columns": table.columns if table else [], "images_copied": False,
+                                        "source": {"images": [str(Path(s).resolve()) for s in sources],
+                                                   "metadata": str(metadata or ""), "shards": n}})
+    else:
+        report.exported = "other shards are still running: the last one to finish commits the index"
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def commit_shards(out: Path, milvus: dict[str, str], name: str, fingerprint: dict[str, Any], probe: np.ndarray,
+                  exported: dict[str, Any], partial: Path, extra: dict[str, Any]) -> int:
+    """Every shard is in the collection: name it in this folder's manifest, with this shard's extractor export."""
+    if exported:
+        shutil.copyfile(partial / ONNX_FILE, out / ONNX_FILE)
+    count = row_count(milvus, name)
+    name_collection(out, milvus, name, count, fingerprint, probe, extra,
+                    keep_files={"extractor": exported} if exported else None)
+    return count
