@@ -16,6 +16,7 @@ import numpy as np
 
 from benchmarks.common import catalogue_files
 from indexing import KerasEmbedder, Weights, build_index
+from indexing.sources.options import BuildOptions
 
 
 def bench_build(n: int) -> dict:
@@ -30,8 +31,8 @@ def bench_build(n: int) -> dict:
         for batch in (1, 8, 32):
             embedder.embed(np.zeros((batch, 224, 224, 3), np.uint8))  # trace this batch shape first
             started = time.perf_counter()
-            report = build_index([folder], Path(tmp) / f"idx{batch}", embedder=embedder, batch_size=batch,
-                                 export=False, progress=False)
+            report = build_index([folder], Path(tmp) / f"idx{batch}", embedder=embedder,
+                                 options=BuildOptions(batch_size=batch, export=False, progress=False))
             seconds = time.perf_counter() - started
             rows.append({"runtime": "tensorflow", "batch": batch, "images": report.indexed,
                          "images_per_s": round(report.indexed / seconds, 2)})
@@ -42,8 +43,8 @@ def bench_build(n: int) -> dict:
         onnx = OnnxEmbedder(Path(tmp) / entry["name"], embedder.fingerprint)
         for batch in (1, 8, 32):
             started = time.perf_counter()
-            report = build_index([folder], Path(tmp) / f"onnx{batch}", embedder=onnx, batch_size=batch,
-                                 progress=False)
+            report = build_index([folder], Path(tmp) / f"onnx{batch}", embedder=onnx,
+                                 options=BuildOptions(batch_size=batch, progress=False))
             seconds = time.perf_counter() - started
             rows.append({"runtime": "onnxruntime", "batch": batch, "images": report.indexed,
                          "images_per_s": round(report.indexed / seconds, 2)})

@@ -1,6 +1,7 @@
 """Each `fashion-index` command as a shop owner runs it, with its wall time and peak RSS: a folder build of
 400 catalogue photos (with the ONNX export), the export alone, `add` of three photos, `query`, and a feed
 build of 400 products on loopback followed by a `sync` that changes 20 prices and adds 5 products.
+from indexing.sources.options import BuildOptions
 
 The peak is the command's own (os.wait4's ru_maxrss, as `/usr/bin/time -v` reports it); a small server has
 2-4 GB, so each must stay under 2 GB.
@@ -86,6 +87,7 @@ def build_whole_catalogue(out: Path) -> None:
     from indexing import KerasEmbedder, Weights, build_index
     from indexing.extract.embedder import DIM
     from indexing.sources.build import serving_export
+    from indexing.sources.options import BuildOptions
 
     keras = KerasEmbedder(Weights("random", 0))
     out.mkdir(parents=True)
@@ -98,8 +100,8 @@ def build_whole_catalogue(out: Path) -> None:
             vectors = np.random.default_rng(len(images)).standard_normal((len(images), DIM), dtype=np.float32)
             return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    build_index([DATASET / "images"], out / "index", embedder=RandomVectors(), export=False, progress=False,
-                metadata=DATASET / "styles.csv")
+    build_index([DATASET / "images"], out / "index", embedder=RandomVectors(), metadata=DATASET / "styles.csv",
+                options=BuildOptions(export=False, progress=False))
 
 
 def run(argv: Sequence[str]) -> dict:

@@ -14,6 +14,7 @@ import numpy as np
 from benchmarks.common import DATASET
 from indexing import KerasEmbedder, Weights, build_index
 from indexing.extract.exported import OnnxEmbedder, export_onnx
+from indexing.sources.options import BuildOptions
 from indexing.sources.sync import build_from_feed, sync_feed
 from testbed.feed_server import FeedServer
 from testbed.shop import catalogue_shop
@@ -35,18 +36,19 @@ def bench_feed(products: int = 2000) -> dict:
             runner.embed(np.zeros((8, 224, 224, 3), np.uint8))  # warm up before timing
 
             started = time.perf_counter()
-            built = build_index([folder], Path(tmp) / "from-folder", embedder=runner, export=False, progress=False,
-                                publish=False)
+            built = build_index([folder], Path(tmp) / "from-folder", embedder=runner,
+                                options=BuildOptions(export=False, progress=False, publish=False))
             folder_seconds = time.perf_counter() - started
 
             feed = shop.feed()
             started = time.perf_counter()
-            report = build_from_feed(feed, Path(tmp) / "from-feed", embedder=runner, export=False, progress=False)
+            report = build_from_feed(feed, Path(tmp) / "from-feed", embedder=runner,
+                                     options=BuildOptions(export=False, progress=False))
             feed_seconds = time.perf_counter() - started
             downloads = server.downloads()
 
             started = time.perf_counter()
-            synced = sync_feed(Path(tmp) / "from-feed", feed, embedder=runner, progress=False)
+            synced = sync_feed(Path(tmp) / "from-feed", feed, embedder=runner, options=BuildOptions(progress=False))
             sync_seconds = time.perf_counter() - started
     finally:
         server.stop()

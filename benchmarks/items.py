@@ -40,6 +40,7 @@ from indexing.finder.finders import FINDERS, open_finder
 from indexing.finder.items import Item, ItemFinder, box_area, box_iou, box_overlap, item_pixels, offered
 from indexing.sources.build import export_extractor
 from indexing.sources.catalogue_people import measure_people
+from indexing.sources.options import BuildOptions
 from indexing.store.index import Index
 from testbed.composites import (
     SCENES,
@@ -266,8 +267,8 @@ def run(argv: Sequence[str]) -> dict:
             for f in files:
                 (images / f.name).symlink_to(f)
             keras = KerasEmbedder(Weights("random", 0))
-            build_index([images], folder, embedder=keras, export=False, progress=True,
-                        metadata=DATASET / "styles.csv")
+            build_index([images], folder, embedder=keras, metadata=DATASET / "styles.csv",
+                        options=BuildOptions(export=False, progress=True))
             export_extractor(folder, keras)
         index = Index.load(folder)
         embedder = open_embedder(index)

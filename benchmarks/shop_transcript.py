@@ -12,6 +12,7 @@ from pathlib import Path
 
 from benchmarks.common import DATASET
 from indexing import KerasEmbedder, Weights
+from indexing.sources.options import BuildOptions
 from indexing.sources.sync import build_from_feed
 from testbed.fake_telegram import FakeTelegram
 from testbed.feed_server import FeedServer
@@ -30,7 +31,7 @@ def run(argv: Sequence[str]) -> dict:
             product.attributes["sale_price"] = f"{799 + 100 * n}.00 INR"
     with tempfile.TemporaryDirectory() as tmp:
         build_from_feed(shop.feed(), Path(tmp) / "idx", embedder=KerasEmbedder(Weights("random", 0)),
-                        export=False, progress=False)
+                        options=BuildOptions(export=False, progress=False))
         bot = RunningBot(settings_for(fake, Path(tmp) / "idx", state_dir=Path(tmp) / "state",
                                       runtime="tensorflow", log_level="WARNING")).start()
         try:

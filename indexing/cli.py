@@ -21,6 +21,7 @@ from indexing.finder.finders import open_finder, outfit_first
 from indexing.finder.items import cut_out, item_pixels, offered
 from indexing.sources.build import add_to_index, build_index, export_extractor, export_int8, remove_from_index
 from indexing.sources.feeds import parse_columns
+from indexing.sources.options import BuildOptions
 from indexing.store.index import Hit, Index
 
 
@@ -34,15 +35,24 @@ def filters(pairs: Sequence[str] | None) -> dict[str, list[str]]:
     return chosen
 
 
+def build_options(args: argparse.Namespace) -> BuildOptions:
+    """The options of `build` and `sync` as the library takes them."""
+    return BuildOptions(
+        weights=Weights.parse(getattr(args, "weights", "imagenet")), batch_size=args.batch_size,
+        checkpoint_every=args.checkpoint_every, export=not getattr(args, "no_export", False),
+        ann=getattr(args, "ann", None), store=getattr(args, "store", None),
+        overwrite=getattr(args, "overwrite", False), progress=not args.quiet and not getattr(args, "json", False),
+        copy_images=getattr(args, "copy_images", False), limit=getattr(args, "limit", None),
+        workers=getattr(args, "workers", 8))
+
+
 def run_build(args: argparse.Namespace) -> int:
+    options = build_options(args)
     if args.feed:
         from indexing.sources.sync import build_from_feed
 
-        feed_report = build_from_feed(args.feed, args.out, weights=Weights.parse(args.weights),
-                                      overwrite=args.overwrite, columns=parse_columns(args.columns or ""),
-                                      batch_size=args.batch_size, progress=not args.quiet, ann=args.ann,
-                                      export=not args.no_export, checkpoint_every=args.checkpoint_every,
-                                      store=args.store)
+        feed_report = build_from_feed(args.feed, args.out, columns=parse_columns(args.columns or ""),
+                                      options=options)
         print(f"built {args.out}: {feed_report.summary()}; details in {Path(args.out) / 'sync-report.json'}")
         return 0
     if args.shard:
@@ -50,29 +60,11 @@ def run_build(args: argparse.Namespace) -> int:
 
         if not args.store:
             raise FashionIndexError("--shard needs --store milvus://HOST:PORT/NAME: the collection the shards fill")
-        shard = parse_shard(args.shard)
-        report = build_shard(args.images, args.out, shard=shard, store=args.store, metadata=args.metadata,
-                             weights=Weights.parse(args.weights), batch_size=args.batch_size, limit=args.limit,
-                             export=not args.no_export, checkpoint_every=args.checkpoint_every,
-                             progress=not args.quiet)
+        report = build_shard(args.images, args.out, parse_shard(args.shard), metadata=args.metadata, options=options)
         state = f"{report.indexed} products in the index" if report.indexed else report.exported
         print(f"shard {args.shard} of {args.out}: {report.added} embedded, {report.resumed} reused; {state}")
         return 0
-    report = build_index(
-        args.images,
-        args.out,
-        metadata=args.metadata,
-        weights=Weights.parse(args.weights),
-        batch_size=args.batch_size,
-        limit=args.limit,
-        copy_images=args.copy_images,
-        overwrite=args.overwrite,
-        export=not args.no_export,
-        ann=args.ann,
-        checkpoint_every=args.checkpoint_every,
-        progress=not args.quiet,
-        store=args.store,
-    )
+    report = build_index(args.images, args.out, metadata=args.metadata, options=options)
     print(f"built {args.out}: {report.summary()}")
     return 0
 
@@ -80,9 +72,7 @@ def run_build(args: argparse.Namespace) -> int:
 def run_sync(args: argparse.Namespace) -> int:
     from indexing.sources.sync import sync_feed
 
-    report = sync_feed(args.index, args.feed, columns=parse_columns(args.columns or ""), batch_size=args.batch_size,
-                       workers=args.workers, progress=not args.quiet and not args.json,
-                       checkpoint_every=args.checkpoint_every)
+    report = sync_feed(args.index, args.feed, columns=parse_columns(args.columns or ""), options=build_options(args))
     if args.json:
         print(json.dumps(report.counts()))
     else:

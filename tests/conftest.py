@@ -11,6 +11,7 @@ import pytest
 
 from indexing import KerasEmbedder, Weights, build_index
 from indexing.sources.build import export_extractor
+from indexing.sources.options import BuildOptions
 from testbed.drawing import make_catalogue
 from testbed.fake_telegram import FakeTelegram
 from testbed.feed_server import FeedServer
@@ -37,7 +38,8 @@ def built_index(tmp_path_factory, catalogue, embedder) -> Path:
     """A read-only index of the generated catalogue; copy it before changing it."""
     images, styles = catalogue
     out = tmp_path_factory.mktemp("index") / "idx"
-    build_index([images], out, metadata=styles, embedder=embedder, batch_size=8, export=False, progress=False)
+    build_index([images], out, metadata=styles, embedder=embedder,
+                options=BuildOptions(batch_size=8, export=False, progress=False))
     return out
 
 

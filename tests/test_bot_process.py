@@ -109,6 +109,22 @@ def fetch(url: str) -> str:
         return answer.read().decode()
 
 
+def post(port: int, secret: str, body: dict) -> int:
+    """An update POSTed to the bot's webhook as Telegram sends it; the HTTP status."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/telegram", data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def test_webhook_mode_serves_updates_health_and_metrics(tmp_path, exported_index):
     import json
     import urllib.request
@@ -140,23 +156,13 @@ def test_webhook_mode_serves_updates_health_and_metrics(tmp_path, exported_index
             "message_id": 5, "date": int(time.time()), "text": "hello",
             "chat": {"id": 31, "type": "private"}, "from": {"id": 31, "is_bot": False, "first_name": "W"}}}
 
-        def post(secret: str, body: dict = update) -> int:
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/telegram", data=json.dumps(body).encode(), method="POST",
-                headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
-            try:
-                with urllib.request.urlopen(request, timeout=10) as answer:
-                    return answer.status
-            except urllib.error.HTTPError as exc:
-                return exc.code
-
-        assert post("forged") == 403
-        assert post("s3cret-value") == 200
+        assert post(port, "forged", update) == 403
+        assert post(port, "s3cret-value", update) == 200
         assert "Send me a photo" in fake.wait_for("sendMessage", chat_id=31)[0].params["text"]
 
         photo = fake.send_photo(32, jpeg(draw_product("Blue", "Jeans", size=(480, 600), seed=1)), width=480,
                                 height=600)  # queued for polling; a webhook gets it posted
-        assert post("s3cret-value", {"update_id": 2, "message": photo}) == 200
+        assert post(port, "s3cret-value", {"update_id": 2, "message": photo}) == 200
         fake.wait_for("sendPhoto", chat_id=32, timeout=60)
         deadline = time.monotonic() + 10
         while "fashion_photos_served_total 1.0" not in (metrics := fetch(f"http://127.0.0.1:{health}/metrics")):

@@ -10,6 +10,7 @@ import pytest
 from bot.captions import shopper_price
 from bot.filter_words import Vocabulary
 from indexing import Index
+from indexing.sources.options import BuildOptions
 from indexing.sources.sync import build_from_feed, sync_feed
 from testbed.drawing import draw_product
 from testbed.harness import RunningBot, settings_for
@@ -23,7 +24,8 @@ def shop_index(server, embedder, tmp_path):
     shop = generated_shop(server, 12, extra_every=3)
     shop.products["1003"].attributes["sale_price"] = "999.00 INR"
     shop.products["1004"].attributes["link"] = "javascript:alert(1)"  # never a button
-    build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder, export=False, progress=False)
+    build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder,
+                    options=BuildOptions(export=False, progress=False))
     return shop, tmp_path / "idx"
 
 
@@ -77,7 +79,7 @@ def test_a_sync_while_serving_is_picked_up_without_a_restart_and_drops_nothing(f
     asker.start()
     shop.add("5000", newcomer, title="Black jeans 5000", price="2499.00 INR")
     del shop.products["1011"]
-    report = sync_feed(index_dir, shop.feed(), embedder=embedder, progress=False)
+    report = sync_feed(index_dir, shop.feed(), embedder=embedder, options=BuildOptions(progress=False))
     assert report.added == 1 and report.removed == 1
     generation = Index.load(index_dir).manifest["generation"]
     deadline = time.monotonic() + 15

@@ -16,6 +16,7 @@ from indexing import Index, KerasEmbedder, Weights, add_to_index, build_index, o
 from indexing.errors import BuildError, ExtractorMismatchError, IndexExistsError, WeightsError
 from indexing.extract.extractor import verify_embedder
 from indexing.extract.images import load_image
+from indexing.sources.options import BuildOptions
 from testbed.drawing import draw_product, make_catalogue
 from tests.conftest import ROOT, wait_for_file
 
@@ -38,7 +39,8 @@ def test_build_reports_unreadable_files_and_missing_metadata(tmp_path, embedder)
     (images / "9998.jpg").write_bytes(b"not a jpeg at all")
     (images / "9999.png").write_bytes(b"")
     draw_product("Red", "Shoes").save(images / "5555.jpg")  # no metadata row
-    report = build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder, export=False, progress=False)
+    report = build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder,
+                         options=BuildOptions(export=False, progress=False))
     assert report.indexed == 7
     assert sorted(os.path.basename(f) for f, _ in report.skipped) == ["9998.jpg", "9999.png"]
     assert report.without_metadata == ["5555"]
@@ -49,10 +51,12 @@ def test_build_reports_unreadable_files_and_missing_metadata(tmp_path, embedder)
 
 def test_build_refuses_to_overwrite_and_rejects_empty_folders(built_index, catalogue, embedder, tmp_path):
     with pytest.raises(IndexExistsError, match="already holds an index"):
-        build_index([catalogue[0]], built_index, embedder=embedder, export=False, progress=False)
+        build_index([catalogue[0]], built_index, embedder=embedder,
+                    options=BuildOptions(export=False, progress=False))
     (tmp_path / "empty").mkdir()
     with pytest.raises(BuildError, match="no images"):
-        build_index([tmp_path / "empty"], tmp_path / "x", embedder=embedder, export=False, progress=False)
+        build_index([tmp_path / "empty"], tmp_path / "x", embedder=embedder,
+                    options=BuildOptions(export=False, progress=False))
 
 
 def run_build(images, styles, out, *extra):
@@ -68,7 +72,8 @@ def test_kill_9_mid_build_then_rerun_equals_an_uninterrupted_build(tmp_path, emb
     images, styles = tmp_path / "imgs", None
     styles = make_catalogue(images, count=48)
     reference = tmp_path / "reference"  # the same extractor as the command's, built here: no second start-up
-    build_index([images], reference, metadata=styles, embedder=embedder, batch_size=4, export=False, progress=False)
+    build_index([images], reference, metadata=styles, embedder=embedder,
+                options=BuildOptions(batch_size=4, export=False, progress=False))
 
     out = tmp_path / "crashed"
     victim = run_build(images, styles, out)
@@ -95,7 +100,7 @@ def test_resume_with_other_settings_is_refused(tmp_path, catalogue, embedder):
     (out / ".partial").mkdir(parents=True)
     (out / ".partial" / "spec.json").write_text(json.dumps({"extractor": {"weights": "random:9"}}))
     with pytest.raises(BuildError, match="interrupted build with other settings"):
-        build_index([catalogue[0]], out, embedder=embedder, export=False, progress=False)
+        build_index([catalogue[0]], out, embedder=embedder, options=BuildOptions(export=False, progress=False))
 
 
 def test_add_and_remove_without_rebuilding(index_copy, embedder, tmp_path):
@@ -119,8 +124,8 @@ def test_add_and_remove_without_rebuilding(index_copy, embedder, tmp_path):
 def test_copy_images_makes_a_self_contained_index(tmp_path, embedder):
     images = tmp_path / "imgs"
     styles = make_catalogue(images, count=5)
-    build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder, copy_images=True,
-                export=False, progress=False)
+    build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder,
+                options=BuildOptions(copy_images=True, export=False, progress=False))
     moved = tmp_path / "moved"
     shutil.move(tmp_path / "idx", moved)
     shutil.rmtree(images)
@@ -158,8 +163,8 @@ def test_real_catalogue_sample(tmp_path, shared_catalogue, embedder):
     ids = sorted((p.stem for p in (shared_catalogue / "queries-224").glob("*.jpg")), key=int)[:40]
     for pid in ids:
         os.symlink(shared_catalogue / "images" / f"{pid}.jpg", images / f"{pid}.jpg")
-    report = build_index([images], tmp_path / "idx", metadata=shared_catalogue / "styles.csv",
-                         embedder=embedder, batch_size=16, export=False, progress=False)
+    report = build_index([images], tmp_path / "idx", metadata=shared_catalogue / "styles.csv", embedder=embedder,
+                         options=BuildOptions(batch_size=16, export=False, progress=False))
     assert report.indexed == 40 and not report.skipped and not report.without_metadata
     index = Index.load(tmp_path / "idx")
     assert set(index.facets()["gender"]) <= {"Men", "Women", "Boys", "Girls", "Unisex"}
@@ -174,7 +179,7 @@ def test_local_weights_file_for_offline_servers(tmp_path, catalogue, embedder):
     assert local.fingerprint["weights"].startswith("sha256:")
     images = tmp_path / "imgs"
     make_catalogue(images, count=4)
-    build_index([images], tmp_path / "idx", embedder=local, export=False, progress=False)
+    build_index([images], tmp_path / "idx", embedder=local, options=BuildOptions(export=False, progress=False))
     index = Index.load(tmp_path / "idx")
     assert open_embedder(index).fingerprint["weights"] == local.fingerprint["weights"]
     moved = tmp_path / "elsewhere.weights.h5"
@@ -198,8 +203,8 @@ def test_a_build_publishes_the_products_embedded_so_far_for_a_bot_to_serve(tmp_p
             index = Index.load(tmp_path / "idx")
             seen.append((index.count, index.manifest.get("building")))
 
-    build_index([images], tmp_path / "idx", embedder=embedder, batch_size=4, checkpoint_every=4, export=False,
-                progress=False, on_checkpoint=look)
+    options = BuildOptions(batch_size=4, checkpoint_every=4, export=False, progress=False, on_checkpoint=look)
+    build_index([images], tmp_path / "idx", embedder=embedder, options=options)
     # published at 4, 8, 16 and 32 products (doubling), each generation whole and searchable
     assert [count for count, _ in seen] == [4, 8, 8, 16, 16, 16, 16, 32, 32]
     assert seen[-1][1] == {"done": 32, "total": 40}

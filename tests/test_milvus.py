@@ -9,6 +9,7 @@ import pytest
 
 from indexing import Index, add_to_index, build_index, remove_from_index
 from indexing.errors import FashionIndexError, IndexFormatError
+from indexing.sources.options import BuildOptions
 from indexing.sources.sync import build_from_feed, sync_feed
 from indexing.store.milvus import client, parse_store
 from testbed.drawing import make_catalogue
@@ -18,8 +19,8 @@ from testbed.shop import generated_shop
 @pytest.fixture
 def milvus_index(tmp_path, catalogue, embedder):
     images, styles = catalogue
-    build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder, export=False, progress=False,
-                store=str(tmp_path / "catalogue.db"))
+    build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder,
+                options=BuildOptions(export=False, progress=False, store=str(tmp_path / "catalogue.db")))
     return tmp_path / "idx"
 
 
@@ -51,11 +52,11 @@ def test_add_and_remove_commit_new_generations_in_milvus(milvus_index, tmp_path,
 def test_a_feed_syncs_into_milvus(server, embedder, tmp_path):
     shop = generated_shop(server, 8, extra_every=4)
     shop.products["1002"].attributes["availability"] = "out_of_stock"
-    build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder, export=False, progress=False,
-                    store=str(tmp_path / "shop.db"))
+    build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder,
+                    options=BuildOptions(export=False, progress=False, store=str(tmp_path / "shop.db")))
     shop.products["1001"].attributes["price"] = "1.00 INR"
     del shop.products["1007"]
-    report = sync_feed(tmp_path / "idx", shop.feed(), embedder=embedder, progress=False)
+    report = sync_feed(tmp_path / "idx", shop.feed(), embedder=embedder, options=BuildOptions(progress=False))
     assert report.counts() == {"added": 0, "removed": 1, "updated": 1, "embedded": 0, "unchanged": 6, "failed": 0}
     index = Index.load(tmp_path / "idx")
     assert index.product("1001")["meta"]["price"] == "1.00 INR" and index.product_count == 7

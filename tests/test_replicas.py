@@ -19,6 +19,7 @@ import pytest
 
 from indexing import build_index
 from indexing.sources.build import export_extractor
+from indexing.sources.options import BuildOptions
 from testbed.fake_telegram import FakeTelegram
 from testbed.postgres import free_port
 from tests.conftest import ROOT
@@ -68,8 +69,8 @@ def test_replica_b_answers_replica_a_s_buttons_with_its_uploads_after_a_is_kille
         milvus, postgres_url, catalogue, embedder, tmp_path):
     images, styles = catalogue
     index_dir = tmp_path / "idx"
-    build_index([images], index_dir, metadata=styles, embedder=embedder, export=False, progress=False,
-                store=milvus.spec)
+    build_index([images], index_dir, metadata=styles, embedder=embedder,
+                options=BuildOptions(export=False, progress=False, store=milvus.spec))
     export_extractor(index_dir, embedder)
     fake = FakeTelegram().start()
     a = Replica("a", fake, index_dir, postgres_url, tmp_path)

@@ -9,6 +9,7 @@ import pytest
 
 from indexing import Index, load_image
 from indexing.sources.download import ImageCache
+from indexing.sources.options import BuildOptions
 from indexing.sources.sync import build_from_feed, sync_feed
 from testbed.drawing import draw_product
 from testbed.shop import generated_shop, jpeg
@@ -19,8 +20,9 @@ def quick_cache(folder) -> ImageCache:
     return ImageCache(folder / "feed-images", timeout=1.0, retries=1)
 
 
-def build(shop, out, embedder, **options):
-    return build_from_feed(shop.feed(), out, embedder=embedder, export=False, progress=False, **options)
+def build(shop, out, embedder, overwrite=False):
+    return build_from_feed(shop.feed(), out, embedder=embedder,
+                           options=BuildOptions(export=False, progress=False, overwrite=overwrite))
 
 
 def test_every_photo_is_embedded_and_results_are_products_shown_by_the_photo_that_matched(server, embedder,
@@ -45,7 +47,7 @@ def test_out_of_stock_products_are_never_shown_and_a_restock_embeds_nothing(serv
     query = index.vector("1002")
     assert "1002" in index and "1002" not in [h.id for h in index.search(query, 8)]
     shop.products["1002"].attributes["availability"] = "in stock"
-    report = sync_feed(tmp_path / "idx", shop.feed(), embedder=embedder, progress=False)
+    report = sync_feed(tmp_path / "idx", shop.feed(), embedder=embedder, options=BuildOptions(progress=False))
     assert report.counts() == {"added": 0, "removed": 0, "updated": 1, "embedded": 0, "unchanged": 7, "failed": 0}
     assert Index.load(tmp_path / "idx").search(query, 1)[0].id == "1002"
 
@@ -68,8 +70,8 @@ def test_bad_links_are_reported_and_skipped_and_the_rest_is_indexed(server, embe
            "2006": "/flaky", "2007": "file:///etc/passwd"}
     for pid, path in bad.items():
         shop.add(pid, draw_product("Red", "Shoes", seed=int(pid))).photos = [path if ":" in path else server.url + path]
-    report = build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder, export=False, progress=False,
-                             cache=quick_cache(tmp_path / "idx"))
+    report = build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder, cache=quick_cache(tmp_path / "idx"),
+                             options=BuildOptions(export=False, progress=False))
     reasons = dict(report.failures)
     assert sorted(report.without_image) == ["2001", "2002", "2003", "2004", "2005", "2007"]
     assert "HTTP 404" in reasons["2001"] and "gave up after 2 tries" in reasons["2002"]
@@ -93,7 +95,7 @@ def test_one_sync_applies_exactly_what_changed_in_the_feed(server, embedder, tmp
         shop.replace_photo(pid, draw_product("Yellow", "Watches", seed=500 + i))
     for pid in [str(1020 + i) for i in range(20)]:
         shop.products[pid].attributes["price"] = "999.00 INR"
-    report = sync_feed(tmp_path / "idx", shop.feed(), embedder=embedder, progress=False)
+    report = sync_feed(tmp_path / "idx", shop.feed(), embedder=embedder, options=BuildOptions(progress=False))
     assert report.counts() == {"added": 10, "removed": 10, "updated": 25, "embedded": 15, "unchanged": 25,
                                "failed": 0}
     assert server.downloads() - before == 15  # the rest answered 304 Not Modified
@@ -112,7 +114,7 @@ def test_a_feed_that_turns_bad_loses_nothing(server, embedder, tmp_path):
     photo = server.image_url("1000.jpg")  # never fetched: the feed is refused first
     server.feeds["tsv"] = f"id\ttitle\timage_link\n1000\tShirt\t{photo}\n1000\tCoat\t{photo}\n".encode()
     with pytest.raises(Exception, match="row 3: duplicate id '1000'"):
-        sync_feed(tmp_path / "idx", f"{server.url}/feed.tsv", embedder=embedder, progress=False)
+        sync_feed(tmp_path / "idx", f"{server.url}/feed.tsv", embedder=embedder, options=BuildOptions(progress=False))
     assert (tmp_path / "idx" / "manifest.json").read_bytes() == manifest
     assert Index.load(tmp_path / "idx").product_count == 6
 
@@ -140,3 +142,25 @@ def test_nothing_is_written_outside_the_index_folder_whatever_ids_and_urls_hold(
     written = {p for p in tmp_path.rglob("*")} - before
     assert written and all((tmp_path / "idx") in p.parents for p in written)
     assert "../../../escaped" in Index.load(tmp_path / "idx")
+
+
+def test_a_feed_build_publishes_the_products_fetched_so_far_for_a_bot_to_serve(server, embedder, tmp_path):
+    shop = generated_shop(server, 30, extra_every=99)  # 1000 has three photos, the others one: 32 photos
+    seen = []
+
+    def look(done: int) -> None:
+        if (tmp_path / "idx" / "manifest.json").exists():
+            index = Index.load(tmp_path / "idx")
+            seen.append((index.product_count, index.manifest.get("building")))
+
+    options = BuildOptions(batch_size=4, checkpoint_every=4, export=False, progress=False, workers=1,
+                           on_checkpoint=look)
+    build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder, options=options)
+    # Published at 4, 8 and 16 photos embedded (doubling): the products whose photos are all in, each
+    # generation whole and searchable, while the build goes on.
+    assert [count for count, _ in seen] == [2, 6, 6, 14, 14, 14, 14, 14]
+    assert seen[-1][1] == {"done": 14, "total": 30}
+    final = Index.load(tmp_path / "idx")
+    assert final.product_count == 30 and "building" not in final.manifest
+    vector = embedder.embed(load_image(shop.server.images[shop.products["1007"].photos[0]])[None])[0]
+    assert final.search(vector, 1)[0].id == "1007"

@@ -8,7 +8,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from indexing.errors import BuildError, FashionIndexError, ImageError, IndexExistsError
-from indexing.extract.embedder import Embedder, KerasEmbedder, Weights, file_entry, probe_images
+from indexing.extract.embedder import Embedder, KerasEmbedder, file_entry, probe_images
 from indexing.extract.exported import (
     INT8_FILE,
     ONNX_FILE,
@@ -32,6 +32,7 @@ from indexing.extract.images import load_image, read_bytes
 from indexing.sources.catalogue import Metadata, list_images, product_id, read_metadata, sort_key
 from indexing.sources.catalogue_people import measure_people
 from indexing.sources.checkpoint import Checkpoint, Embedded
+from indexing.sources.options import DEFAULTS, BuildOptions
 from indexing.store.files import MANIFEST, add_file, atomic_write, checked_file, write_index
 from indexing.store.index import Index
 from indexing.store.milvus import parse_store
@@ -142,101 +143,44 @@ def make_products(done: Embedded, metadata: Metadata | None, destination: Path |
     return products
 
 
-def build_index(
-    sources: Sequence[str | Path],
-    out: str | Path,
-    *,
-    metadata: str | Path | None = None,
-    weights: Weights | None = None,
-    embedder: Embedder | None = None,
-    batch_size: int = 8,
-    limit: int | None = None,
-    copy_images: bool = False,
-    overwrite: bool = False,
-    export: bool = True,
-    ann: str = "auto",
-    checkpoint_every: int = 256,
-    progress: bool = True,
-    publish: bool = True,
-    store: str | None = None,
-    on_checkpoint: Callable[[int], None] | None = None,
-) -> Report:
-    """Embed a catalogue into a new index at out, resuming an interrupted build of the same spec.
-
-    publish: also commit the products embedded so far, now and then, for a bot to serve during the build.
-    store: keep the vectors and products in Milvus (`milvus://HOST:PORT/COLLECTION` or a Milvus Lite *.db).
-    """
+def build_index(sources: Sequence[str | Path], out: str | Path, *, metadata: str | Path | None = None,
+                embedder: Embedder | None = None, options: BuildOptions = DEFAULTS) -> Report:
+    """Embed a catalogue (folders of <id>.<ext> photos, and a metadata CSV) into a new index at out, resuming
+    an interrupted build of the same spec."""
     out = Path(out)
     started = time.monotonic()
     partial = out / PARTIAL
-    if (out / MANIFEST).exists() and not partial.exists() and not overwrite:
+    if (out / MANIFEST).exists() and not partial.exists() and not options.overwrite:
         raise IndexExistsError(f"{out} already holds an index: use `fashion-index add`, or --overwrite")
-    files = list_images(sources)
-    if limit is not None:
-        files = files[:limit]
+    files = list_images(sources)[:options.limit]
     if not files:
         raise BuildError(f"no images (.jpg .png .webp .bmp .gif .heic) found in {', '.join(map(str, sources))}")
     table = read_metadata(metadata) if metadata else None
-    milvus = parse_store(store) if store else None
-    embedder = embedder or KerasEmbedder(weights or Weights("imagenet"))
-    spec = {
-        "extractor": embedder.fingerprint,
-        "files": len(files),
-        "first": files[0].name,
-        "last": files[-1].name,
-        "copy_images": copy_images,
-    }
+    embedder = embedder or KerasEmbedder(options.weights)
+    spec = {"extractor": embedder.fingerprint, "files": len(files), "first": files[0].name,
+            "last": files[-1].name, "copy_images": options.copy_images}
     checkpoint = Checkpoint.open(partial, spec)
     finished = checkpoint.finished_ids()
     todo = [f for f in files if product_id(f) not in finished]
     report = Report(resumed=len(files) - len(todo))
-    exported: dict[str, Any] = {}
-    runner: Embedder = embedder
-    if export and isinstance(embedder, KerasEmbedder):
-        try:
-            runner, exported = serving_export(embedder, partial / ONNX_FILE)
-        except FashionIndexError as exc:
-            log.warning("no ONNX export, the bot will serve with TensorFlow: %s", exc)
-            report.exported = f"no ONNX export ({exc})"
-    bar = progress_bar(len(files), report.resumed, "embedding", progress)
-    embedding_started = time.monotonic()
-    buffer = Embedded()
-    probe = embedder.embed(probe_images())
+    runner, exported, report.exported = export_for_serving(embedder, partial, options.export)
+    target = Target(out, table, embedder.fingerprint, embedder.embed(probe_images()), exported, options.ann or "auto",
+                    parse_store(options.store) if options.store else None)
     extra = {
-        "images_copied": copy_images,
+        "images_copied": options.copy_images,
         "columns": table.columns if table else [],
         "source": {"images": [str(Path(s).resolve()) for s in sources], "metadata": str(metadata or "")},
     }
-    # Until the build is done, the products embedded so far are published as an index generation now and
-    # then (at doubling counts, so all of them cost at most one more full write): a bot can serve them.
-    publish_at = checkpoint_every if publish and not copy_images else len(files) + 1
-    finished_count = report.resumed  # counted as chunks are saved, not re-read from every chunk each time
-    for chunk in embed_files(todo, runner, batch_size, bar):
-        buffer.extend(chunk)
-        if len(buffer.ids) + len(buffer.failed) >= checkpoint_every:
-            checkpoint.save(buffer)
-            finished_count += len(buffer.ids) + len(buffer.failed)
-            buffer = Embedded()
-            if on_checkpoint:
-                on_checkpoint(finished_count)
-            if finished_count >= publish_at and finished_count < len(files):
-                if exported and not (out / ONNX_FILE).exists():
-                    shutil.copyfile(partial / ONNX_FILE, out / ONNX_FILE)
-                write_checkpoint(out, checkpoint, table, None, embedder.fingerprint, probe, exported, ann,
-                                 {**extra, "building": {"done": finished_count, "total": len(files)}}, milvus)
-                publish_at = 2 * finished_count
-    checkpoint.save(buffer)
-    bar.close()
+    embedding_started = time.monotonic()
+    embed_with_checkpoints(todo, runner, checkpoint, target, extra, options, (report.resumed, len(files)))
     report.embedding_seconds = time.monotonic() - embedding_started
     report.added = len(todo)
-
     if exported:
         shutil.move(partial / ONNX_FILE, out / ONNX_FILE)
     people = measure_people(files)
     if people:
         extra["people"] = people
-    done, products = write_checkpoint(out, checkpoint, table, out if copy_images else None, embedder.fingerprint,
-                                      probe, exported, ann, extra, milvus)
+    done, products = write_checkpoint(target, checkpoint, out if options.copy_images else None, extra)
     report.indexed = len(products)
     report.skipped = done.failed
     if table:
@@ -250,16 +194,70 @@ def build_index(
     return report
 
 
-def write_checkpoint(out: Path, checkpoint: Checkpoint, table: Metadata | None, destination: Path | None,
-                     fingerprint: dict[str, Any], probe: np.ndarray, exported: dict[str, Any], ann: str,
-                     extra: dict[str, Any], store: dict[str, str] | None = None
+@dataclass(frozen=True)
+class Target:
+    """Where, and as what, embedded products are published: the index folder (or its Milvus store), with the
+    metadata, the extractor's fingerprint and probe, its ONNX export entry and the graph setting."""
+
+    out: Path
+    table: Metadata | None
+    fingerprint: dict[str, Any]
+    probe: np.ndarray
+    exported: dict[str, Any]
+    ann: str
+    store: dict[str, str] | None
+
+
+def embed_with_checkpoints(todo: list[Path], runner: Embedder, checkpoint: Checkpoint, target: Target,
+                           extra: dict[str, Any], options: BuildOptions, counts: tuple[int, int]) -> None:
+    """Embed todo, saving a checkpoint every options.checkpoint_every photos. Until the build is done, the
+    products embedded so far are published as a generation now and then (at doubling counts, so that all of
+    them cost at most one more full write): a bot can serve them. counts: (already done, total)."""
+    finished, total = counts
+    publish_at = options.checkpoint_every if options.publish and not options.copy_images else total + 1
+    bar = progress_bar(total, finished, "embedding", options.progress)
+    buffer = Embedded()
+    for chunk in embed_files(todo, runner, options.batch_size, bar):
+        buffer.extend(chunk)
+        if len(buffer.ids) + len(buffer.failed) < options.checkpoint_every:
+            continue
+        checkpoint.save(buffer)
+        finished += len(buffer.ids) + len(buffer.failed)  # counted as saved, not re-read from every chunk
+        buffer = Embedded()
+        if options.on_checkpoint:
+            options.on_checkpoint(finished)
+        if publish_at <= finished < total:
+            if target.exported and not (target.out / ONNX_FILE).exists():
+                shutil.copyfile(checkpoint.directory / ONNX_FILE, target.out / ONNX_FILE)
+            write_checkpoint(target, checkpoint, None, {**extra, "building": {"done": finished, "total": total}})
+            publish_at = 2 * finished
+    checkpoint.save(buffer)
+    bar.close()
+
+
+def write_checkpoint(target: Target, checkpoint: Checkpoint, destination: Path | None, extra: dict[str, Any]
                      ) -> tuple[Embedded, list[dict[str, Any]]]:
     """Commit what the checkpoint holds as the index's next generation, products in id order."""
     done = checkpoint.load(key=sort_key)
-    products = make_products(done, table, destination)
-    write_index(out, vectors=done.matrix(), products=products, fingerprint=fingerprint, probe=probe, ann=ann,
-                keep_files={"extractor": exported} if exported else None, extra=extra, store=store)
+    products = make_products(done, target.table, destination)
+    write_index(target.out, vectors=done.matrix(), products=products, fingerprint=target.fingerprint,
+                probe=target.probe, ann=target.ann, store=target.store, extra=extra,
+                keep_files={"extractor": target.exported} if target.exported else None)
     return done, products
+
+
+def export_for_serving(reference: Embedder, folder: Path, wanted: bool) -> tuple[Embedder, dict[str, Any], str]:
+    """The extractor to embed with, its export's manifest entry, and what to report: the ONNX export of a
+    TensorFlow extractor (made in folder, once), or the extractor itself when no export is wanted or possible."""
+    if not wanted or not isinstance(reference, KerasEmbedder):
+        return reference, {}, ""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        runner, entry = serving_export(reference, folder / ONNX_FILE)
+    except FashionIndexError as exc:
+        log.warning("no ONNX export, the bot will serve with TensorFlow: %s", exc)
+        return reference, {}, f"no ONNX export ({exc})"
+    return runner, entry, ""
 
 
 def serving_export(reference: KerasEmbedder, path: Path) -> tuple[Embedder, dict[str, Any]]:

@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 
 from indexing.errors import BuildError, FashionIndexError
-from indexing.extract.embedder import Embedder, KerasEmbedder, Weights, probe_images
+from indexing.extract.embedder import Embedder, KerasEmbedder, probe_images
 from indexing.extract.exported import ONNX_FILE
-from indexing.sources.build import Report, embed_files, make_products, progress_bar, serving_export
+from indexing.sources.build import Report, embed_files, export_for_serving, make_products, progress_bar
 from indexing.sources.catalogue import list_images, product_id, read_metadata
 from indexing.sources.checkpoint import Checkpoint, Embedded
+from indexing.sources.options import DEFAULTS, BuildOptions
 from indexing.store.files import name_collection
 from indexing.store.milvus import create_generation, mark_shard, parse_store, row_count, upsert_rows
 
@@ -29,22 +30,23 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(i), int(n)
 
 
-def build_shard(sources: Sequence[str | Path], out: str | Path, *, shard: tuple[int, int], store: str,
-                metadata: str | Path | None = None, weights: Weights | None = None, embedder: Embedder | None = None,
-                batch_size: int = 8, limit: int | None = None, export: bool = True, checkpoint_every: int = 256,
-                progress: bool = True) -> Report:
+def build_shard(sources: Sequence[str | Path], out: str | Path, shard: tuple[int, int], *,
+                metadata: str | Path | None = None, embedder: Embedder | None = None,
+                options: BuildOptions = DEFAULTS) -> Report:
     """Embed the photos at positions i-1, i-1+n, ... of the sorted catalogue into generation 1 of store.
 
     Rows are keyed by their position in the whole catalogue, so N shards write what one build would.
     """
     started = time.monotonic()
-    out, (i, n), milvus = Path(out), shard, parse_store(store)
-    files = list_images(sources)[:limit]
+    if not options.store:
+        raise FashionIndexError("a sharded build needs a Milvus store: the collection the shards fill")
+    out, (i, n), milvus = Path(out), shard, parse_store(options.store)
+    files = list_images(sources)[:options.limit]
     if not files:
         raise BuildError(f"no images found in {', '.join(map(str, sources))}")
     mine = [(position, f) for position, f in enumerate(files) if position % n == i - 1]
     table = read_metadata(metadata) if metadata else None
-    embedder = embedder or KerasEmbedder(weights or Weights("imagenet"))
+    embedder = embedder or KerasEmbedder(options.weights)
     spec = {"extractor": embedder.fingerprint, "files": len(files), "first": files[0].name, "last": files[-1].name,
             "shard": f"{i}/{n}", "store": milvus}
     partial = out / f".partial-shard-{i}-of-{n}"
@@ -52,9 +54,7 @@ def build_shard(sources: Sequence[str | Path], out: str | Path, *, shard: tuple[
     finished = checkpoint.finished_ids()
     todo = [f for _, f in mine if product_id(f) not in finished]
     position_of = {product_id(f): position for position, f in mine}
-    runner, exported = embedder, {}
-    if export and isinstance(embedder, KerasEmbedder):
-        runner, exported = serving_export(embedder, partial / ONNX_FILE)
+    runner, exported, _ = export_for_serving(embedder, partial, options.export)
     probe = embedder.embed(probe_images())
     name = f"{milvus['collection']}_g1"
     create_generation(milvus, name, int(probe.shape[1]), embedder.fingerprint, probe)
@@ -66,12 +66,12 @@ def build_shard(sources: Sequence[str | Path], out: str | Path, *, shard: tuple[
                         make_products(part, table, None))
         checkpoint.save(part)
 
-    bar = progress_bar(len(mine), len(mine) - len(todo), f"shard {i}/{n}", progress)
+    bar = progress_bar(len(mine), len(mine) - len(todo), f"shard {i}/{n}", options.progress)
     embedding_started = time.monotonic()
     buffer = Embedded()
-    for chunk in embed_files(todo, runner, batch_size, bar):
+    for chunk in embed_files(todo, runner, options.batch_size, bar):
         buffer.extend(chunk)
-        if len(buffer.ids) + len(buffer.failed) >= checkpoint_every:
+        if len(buffer.ids) + len(buffer.failed) >= options.checkpoint_every:
             commit(buffer)
             buffer = Embedded()
     commit(buffer)

@@ -11,22 +11,23 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from indexing.errors import BuildError, DownloadError, FashionIndexError, ImageError, IndexExistsError
-from indexing.extract.embedder import DIM, Embedder, KerasEmbedder, Weights, probe_images
+from indexing.errors import BuildError, DownloadError, ImageError, IndexExistsError
+from indexing.extract.embedder import DIM, Embedder, KerasEmbedder, probe_images
 from indexing.extract.exported import ONNX_FILE
 from indexing.extract.extractor import open_embedder
 from indexing.extract.images import load_image
-from indexing.sources.build import commit, progress_bar, serving_export
+from indexing.sources.build import commit, export_for_serving, progress_bar
 from indexing.sources.catalogue_people import measure_people
 from indexing.sources.checkpoint import Checkpoint, Embedded
 from indexing.sources.download import FEED_IMAGES, Fetched, ImageCache
 from indexing.sources.feeds import MAX_FEED_BYTES, FeedProduct, read_feed
+from indexing.sources.options import DEFAULTS, BuildOptions
 from indexing.store.files import MANIFEST, now, update_manifest, write_index
 from indexing.store.index import Index
 from indexing.store.milvus import parse_store
@@ -77,69 +78,66 @@ class Outcome:
     pixels: np.ndarray | None = None
 
 
-def build_from_feed(feed: str | Path, out: str | Path, *, weights: Weights | None = None,
-                    embedder: Embedder | None = None, overwrite: bool = False, export: bool = True,
-                    **options: Any) -> SyncReport:
-    """A new index from a feed; an interrupted build of it resumes. export: embed with, and keep beside the
-    index, the ONNX export of a TensorFlow extractor (a third faster, and what the bot serves with)."""
+def build_from_feed(feed: str | Path, out: str | Path, *, columns: Mapping[str, str] | None = None,
+                    embedder: Embedder | None = None, options: BuildOptions = DEFAULTS,
+                    cache: ImageCache | None = None) -> SyncReport:
+    """A new index from a feed; an interrupted build of it resumes. cache: where the photos are kept (default:
+    in the index folder)."""
     out = Path(out)
-    if (out / MANIFEST).exists() and not (out / PARTIAL).exists() and not overwrite:
+    if (out / MANIFEST).exists() and not (out / PARTIAL).exists() and not options.overwrite:
         raise IndexExistsError(f"{out} already holds an index: use `fashion-index sync`, or --overwrite")
-    return sync_feed(out, feed, new=True, embedder=embedder, weights=weights or Weights("imagenet"), export=export,
-                     **options)
+    return follow_feed(out, feed, columns, embedder, options, new=True, cache=cache)
 
 
 def sync_feed(index_dir: str | Path, feed: str | Path, *, columns: Mapping[str, str] | None = None,
-              embedder: Embedder | None = None, weights: Weights | None = None, new: bool = False,
-              export: bool = False, batch_size: int = 8, workers: int = 8, progress: bool = True,
-              max_feed_bytes: int = MAX_FEED_BYTES, ann: str | None = None,
-              cache: ImageCache | None = None, checkpoint_every: int = 256, store: str | None = None,
-              on_checkpoint: Callable[[int], None] | None = None) -> SyncReport:
-    """Make the index follow the feed: add, remove, re-embed changed photos, update attributes.
+              embedder: Embedder | None = None, options: BuildOptions = DEFAULTS,
+              cache: ImageCache | None = None) -> SyncReport:
+    """Make the index follow the feed: add, remove, re-embed changed photos, update attributes."""
+    return follow_feed(Path(index_dir), feed, columns, embedder, options, cache=cache)
 
-    checkpoint_every: photos embedded between checkpoints, what a kill -9 can cost.
-    """
+
+def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | None, embedder: Embedder | None,
+                options: BuildOptions, *, new: bool = False, cache: ImageCache | None = None) -> SyncReport:
+    """A sync, or (new) the build of a new index: one generation committed from the feed as it is now. A new
+    index also gets the products embedded so far, now and then, for a bot to serve while the build goes on."""
     started = time.monotonic()
-    index_dir = Path(index_dir)
-    products = read_feed(feed, columns, max_feed_bytes)  # a bad feed stops here, before anything is touched
+    products = read_feed(feed, columns, MAX_FEED_BYTES)  # a bad feed stops here, before anything is touched
     old = None if new else Index.load(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     if new and embedder is None:  # only now: a bad feed is told before TensorFlow takes its seconds to load
-        embedder = KerasEmbedder(weights or Weights("imagenet"))
-    runner, exported = open_runner(index_dir, old, embedder, export)
+        embedder = KerasEmbedder(options.weights)
+    runner, exported = open_runner(index_dir, old, embedder, options.export)
+    if exported:  # beside every generation this build publishes: the bot serves each with it
+        shutil.copyfile(index_dir / PARTIAL / ONNX_FILE, index_dir / ONNX_FILE)
     checkpoint = Checkpoint.open(index_dir / PARTIAL, {"extractor": runner.fingerprint, "kind": "feed"})
     vectors, resumed = vectors_by_photo(old, checkpoint)
     cache = cache or ImageCache(index_dir / FEED_IMAGES)
+    publisher = Publisher(index_dir, products, vectors, {
+        "fingerprint": runner.fingerprint, "probe": (embedder or runner).embed(probe_images()),
+        "keep_files": {"extractor": exported} if exported else None, "ann": options.ann or "auto",
+        "store": parse_store(options.store) if options.store else None}, options.checkpoint_every)
+    if new and options.publish:
+        options = replace(options, on_checkpoint=publisher.after(options.on_checkpoint))
     try:
-        outcomes, embedded = fetch_and_embed(products, cache, runner, vectors, checkpoint, batch_size, workers,
-                                             progress, checkpoint_every, on_checkpoint)
+        embedded = fetch_and_embed(products, cache, runner, vectors, checkpoint, options, publisher.outcomes)
     finally:
         cache.close()
     report = SyncReport(embedded=embedded + resumed)
-    rows, matrix = assemble(products, outcomes, vectors, report)
+    rows, matrix = assemble(products, publisher.outcomes, vectors, report)
     compare(old, rows, report)
     if not rows:  # every photo failed: a server down, not a shop with nothing to sell
         report.write(index_dir / REPORT)
         raise BuildError(f"no product of the feed has a usable photo (details in {index_dir / REPORT}); "
                          "the index is left as it was")
-    changed = old is None or report.added or report.removed or report.updated
-    if changed:
-        extra = {"source": {"feed": str(feed), "columns": dict(columns or {})}, "synced": now(),
-                 "columns": sorted({c for row in rows for c in row["meta"]})}
-        if old is not None:
-            commit(old, matrix, rows, ann, **extra)
-        else:
-            if exported:
-                shutil.move(index_dir / PARTIAL / ONNX_FILE, index_dir / ONNX_FILE)
-            people = measure_people([index_dir / row["image"] for row in rows])
-            if people:
-                extra["people"] = people
-            write_index(index_dir, vectors=matrix, products=rows, fingerprint=runner.fingerprint,
-                        probe=(embedder or runner).embed(probe_images()), extra=extra,
-                        keep_files={"extractor": exported} if exported else None, ann=ann or "auto",
-                        store=parse_store(store) if store else None)
-    else:
+    extra = {"source": {"feed": str(feed), "columns": dict(columns or {})}, "synced": now(),
+             "columns": sorted({c for row in rows for c in row["meta"]})}
+    if old is not None and (report.added or report.removed or report.updated):
+        commit(old, matrix, rows, options.ann, **extra)
+    elif old is not None:
         update_manifest(index_dir, synced=now())
+    else:
+        people = measure_people([index_dir / row["image"] for row in rows])
+        publisher.commit(rows, matrix, {**extra, "people": people} if people else extra)
     # Photos of the generation just replaced stay one more sync: a bot may still be sending them.
     in_use = {Path(row["image"]).name for row in rows}
     if old is not None:
@@ -152,20 +150,49 @@ def sync_feed(index_dir: str | Path, feed: str | Path, *, columns: Mapping[str, 
     return report
 
 
+@dataclass
+class Publisher:
+    """Commits a feed-built index: the products whose photos have all been fetched (and embedded) so far, now
+    and then during the build (at doubling counts, so that all of them cost at most one more full write),
+    then all of them. outcomes: each photo URL's outcome, filled in as the build goes."""
+
+    index_dir: Path
+    products: Sequence[FeedProduct]
+    vectors: Mapping[str, np.ndarray]
+    keep: dict[str, Any]  # write_index's arguments that every generation of this build shares
+    next_at: int
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    def after(self, then: Callable[[int], None] | None) -> Callable[[int], None]:
+        """A checkpoint callback that publishes, then calls then."""
+        def on_checkpoint(embedded: int) -> None:
+            if embedded >= self.next_at:
+                self.publish_settled()
+                self.next_at = 2 * embedded
+            if then:
+                then(embedded)
+        return on_checkpoint
+
+    def publish_settled(self) -> None:
+        settled = [p for p in self.products if all(url in self.outcomes for url in p.images)]
+        if len(settled) == len(self.products):  # the final commit follows at once
+            return
+        rows, matrix = assemble(settled, self.outcomes, self.vectors, SyncReport())
+        if rows:
+            self.commit(rows, matrix, {"building": {"done": len(settled), "total": len(self.products)}})
+
+    def commit(self, rows: list[dict[str, Any]], matrix: np.ndarray, extra: dict[str, Any]) -> None:
+        write_index(self.index_dir, vectors=matrix, products=rows, extra=extra, **self.keep)
+
+
 def open_runner(index_dir: Path, old: Index | None, embedder: Embedder | None, export: bool
                 ) -> tuple[Embedder, dict[str, Any]]:
     """The extractor to embed with; for a new index also its ONNX export (made once, kept in the partial folder)."""
     if old is not None:
         return embedder or open_embedder(old), {}
     assert embedder is not None
-    if export and isinstance(embedder, KerasEmbedder):
-        (index_dir / PARTIAL).mkdir(parents=True, exist_ok=True)
-        try:
-            return serving_export(embedder, index_dir / PARTIAL / ONNX_FILE)
-        except FashionIndexError as exc:
-            log.warning("no ONNX export, the bot will serve with TensorFlow: %s", exc)
-            return embedder, {}
-    return embedder, {}
+    runner, exported, _ = export_for_serving(embedder, index_dir / PARTIAL, export)
+    return runner, exported
 
 
 def vectors_by_photo(old: Index | None, checkpoint: Checkpoint) -> tuple[dict[str, np.ndarray], int]:
@@ -184,14 +211,13 @@ def vectors_by_photo(old: Index | None, checkpoint: Checkpoint) -> tuple[dict[st
 
 
 def fetch_and_embed(products: Sequence[FeedProduct], cache: ImageCache, runner: Embedder,
-                    vectors: dict[str, np.ndarray], checkpoint: Checkpoint, batch_size: int, workers: int,
-                    progress: bool, checkpoint_every: int, on_checkpoint: Callable[[int], None] | None
-                    ) -> tuple[dict[str, Outcome], int]:
-    """Fetch every photo (a few at a time), and embed the new ones while the next are downloading."""
+                    vectors: dict[str, np.ndarray], checkpoint: Checkpoint, options: BuildOptions,
+                    outcomes: dict[str, Outcome]) -> int:
+    """Fetch every photo (a few at a time) into outcomes, and embed the new ones while the next are downloading;
+    the number embedded."""
     urls = list(dict.fromkeys(url for p in products for url in p.images))
-    outcomes: dict[str, Outcome] = {}
-    downloads = progress_bar(len(urls), 0, "download", progress)
-    embedding = progress_bar(0, 0, "embedding", progress)
+    downloads = progress_bar(len(urls), 0, "download", options.progress)
+    embedding = progress_bar(0, 0, "embedding", options.progress)
     batch: list[Outcome] = []
     buffer = Embedded()
     embedded = 0
@@ -206,11 +232,11 @@ def fetch_and_embed(products: Sequence[FeedProduct], cache: ImageCache, runner: 
             outcome.pixels = None
         embedded += len(outcomes_)
         embedding.update(len(outcomes_))
-        if len(buffer.ids) >= checkpoint_every:
+        if len(buffer.ids) >= options.checkpoint_every:
             checkpoint.save(buffer)
             buffer = Embedded()
-            if on_checkpoint:
-                on_checkpoint(embedded)
+            if options.on_checkpoint:
+                options.on_checkpoint(embedded)
 
     queued: set[str] = set()
     # Downloads wait on the network, decoding takes a core: one photo decoded at a time, as in a folder build,
@@ -219,15 +245,15 @@ def fetch_and_embed(products: Sequence[FeedProduct], cache: ImageCache, runner: 
 
     def settle(outcome: Outcome) -> None:
         take(outcome, outcomes, queued, batch, embedding, downloads)
-        if len(batch) >= batch_size:
+        if len(batch) >= options.batch_size:
             embed(batch)
             batch.clear()
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download") as pool:
+    with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="download") as pool:
         window: deque[Future[Outcome]] = deque()
         for url in urls:  # at most 4 per worker in flight: decoded pixels are held until embedded
             window.append(pool.submit(fetch_one, cache, url, vectors, decoding))
-            while window and (len(window) >= 4 * workers or window[0].done()):
+            while window and (len(window) >= 4 * options.workers or window[0].done()):
                 settle(window.popleft().result())
         while window:
             settle(window.popleft().result())
@@ -236,7 +262,7 @@ def fetch_and_embed(products: Sequence[FeedProduct], cache: ImageCache, runner: 
     checkpoint.save(buffer)
     downloads.close()
     embedding.close()
-    return outcomes, embedded
+    return embedded
 
 
 def take(outcome: Outcome, outcomes: dict[str, Outcome], queued: set[str], batch: list[Outcome],
