@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -16,25 +18,19 @@ UNKNOWN_COMMAND = "I don't know that command. Try /help."
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
 
 
-async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    assert update.effective_message is not None
-    await update.effective_message.reply_text(SEND_A_PHOTO)
+def replying(text: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
+    """A handler that answers with one fixed line."""
+    async def reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await update.effective_message.reply_text(text)
+
+    return reply
 
 
-async def on_other_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    assert update.effective_message is not None
-    await update.effective_message.reply_text(NOT_AN_IMAGE)
-
-
-async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stickers, voice, video, locations, ...: one short pointer back to photos."""
-    assert update.effective_message is not None
-    await update.effective_message.reply_text(UNSUPPORTED)
-
-
-async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    assert update.effective_message is not None
-    await update.effective_message.reply_text(UNKNOWN_COMMAND)
+on_text = replying(SEND_A_PHOTO)  # text that is not a command
+on_other_document = replying(NOT_AN_IMAGE)  # a file that is not an image
+on_unsupported = replying(UNSUPPORTED)  # stickers, voice, video, locations, ...: one pointer back to photos
+on_unknown_command = replying(UNKNOWN_COMMAND)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

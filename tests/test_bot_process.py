@@ -82,8 +82,7 @@ def test_env_file_start_ready_answer_and_sigterm(tmp_path, exported_index):
         fake.send_photo(99, jpeg(draw_product("Blue", "Jeans", size=(300, 400))))
         assert len(fake.wait_for("sendMediaGroup", chat_id=99)[0].album()) == 5
         assert fake.wait_for("sendPhoto", chat_id=99)[0].params.get("reply_markup")  # the buttons
-        process.send_signal(signal.SIGTERM)
-        rest, _ = process.communicate(timeout=60)
+        rest = stop(process)
     finally:
         if process.poll() is None:
             process.kill()
@@ -107,6 +106,12 @@ def fetch(url: str) -> str:
 
     with urllib.request.urlopen(url, timeout=5) as answer:
         return answer.read().decode()
+
+
+def stop(process: subprocess.Popen) -> str:
+    """SIGTERM, as systemd or docker stop sends it; the rest of the bot's output."""
+    process.send_signal(signal.SIGTERM)
+    return process.communicate(timeout=60)[0]
 
 
 def post(port: int, secret: str, body: dict) -> int:
@@ -170,8 +175,7 @@ def test_webhook_mode_serves_updates_health_and_metrics(tmp_path, exported_index
             time.sleep(0.1)
         assert "fashion_photo_latency_seconds_count 1.0" in metrics and "fashion_products 24.0" in metrics
         assert "fashion_queue_depth 0.0" in metrics and "fashion_index_generation 1.0" in metrics
-        process.send_signal(signal.SIGTERM)
-        log, _ = process.communicate(timeout=60)
+        log = stop(process)
     finally:
         if process.poll() is None:
             process.kill()
