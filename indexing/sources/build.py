@@ -8,7 +8,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,6 +208,20 @@ class Target:
     store: dict[str, str] | None
 
 
+def embed_in_chunks(todo: list[Path], runner: Embedder, options: BuildOptions, bar: tqdm,
+                    save: Callable[[Embedded], None]) -> None:
+    """Embed todo, handing every options.checkpoint_every photos (and the rest at the end) to save: the one
+    embedding loop of every folder build, whole or a shard."""
+    buffer = Embedded()
+    for chunk in embed_files(todo, runner, options.batch_size, bar):
+        buffer.extend(chunk)
+        if len(buffer.ids) + len(buffer.failed) >= options.checkpoint_every:
+            save(buffer)
+            buffer = Embedded()
+    save(buffer)
+    bar.close()
+
+
 def embed_with_checkpoints(todo: list[Path], runner: Embedder, checkpoint: Checkpoint, target: Target,
                            extra: dict[str, Any], options: BuildOptions, counts: tuple[int, int]) -> None:
     """Embed todo, saving a checkpoint every options.checkpoint_every photos. Until the build is done, the
@@ -215,15 +229,13 @@ def embed_with_checkpoints(todo: list[Path], runner: Embedder, checkpoint: Check
     them cost at most one more full write): a bot can serve them. counts: (already done, total)."""
     finished, total = counts
     publish_at = options.checkpoint_every if options.publish and not options.copy_images else total + 1
-    bar = progress_bar(total, finished, "embedding", options.progress)
-    buffer = Embedded()
-    for chunk in embed_files(todo, runner, options.batch_size, bar):
-        buffer.extend(chunk)
-        if len(buffer.ids) + len(buffer.failed) < options.checkpoint_every:
-            continue
-        checkpoint.save(buffer)
-        finished += len(buffer.ids) + len(buffer.failed)  # counted as saved, not re-read from every chunk
-        buffer = Embedded()
+
+    def save(part: Embedded) -> None:
+        nonlocal finished, publish_at
+        if not part.ids and not part.failed:
+            return
+        checkpoint.save(part)
+        finished += len(part.ids) + len(part.failed)  # counted as saved, not re-read from every chunk
         if options.on_checkpoint:
             options.on_checkpoint(finished)
         if publish_at <= finished < total:
@@ -231,8 +243,8 @@ def embed_with_checkpoints(todo: list[Path], runner: Embedder, checkpoint: Check
                 shutil.copyfile(checkpoint.directory / ONNX_FILE, target.out / ONNX_FILE)
             write_checkpoint(target, checkpoint, None, {**extra, "building": {"done": finished, "total": total}})
             publish_at = 2 * finished
-    checkpoint.save(buffer)
-    bar.close()
+
+    embed_in_chunks(todo, runner, options, progress_bar(total, finished, "embedding", options.progress), save)
 
 
 def write_checkpoint(target: Target, checkpoint: Checkpoint, destination: Path | None, extra: dict[str, Any]

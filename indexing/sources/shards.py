@@ -14,7 +14,7 @@ import numpy as np
 from indexing.errors import BuildError, FashionIndexError
 from indexing.extract.embedder import Embedder, KerasEmbedder, probe_images
 from indexing.extract.exported import ONNX_FILE
-from indexing.sources.build import Report, embed_files, export_for_serving, make_products, progress_bar
+from indexing.sources.build import Report, embed_in_chunks, export_for_serving, make_products, progress_bar
 from indexing.sources.catalogue import list_images, product_id, read_metadata
 from indexing.sources.checkpoint import Checkpoint, Embedded
 from indexing.sources.options import DEFAULTS, BuildOptions
@@ -68,14 +68,7 @@ def build_shard(sources: Sequence[str | Path], out: str | Path, shard: tuple[int
 
     bar = progress_bar(len(mine), len(mine) - len(todo), f"shard {i}/{n}", options.progress)
     embedding_started = time.monotonic()
-    buffer = Embedded()
-    for chunk in embed_files(todo, runner, options.batch_size, bar):
-        buffer.extend(chunk)
-        if len(buffer.ids) + len(buffer.failed) >= options.checkpoint_every:
-            commit(buffer)
-            buffer = Embedded()
-    commit(buffer)
-    bar.close()
+    embed_in_chunks(todo, runner, options, bar, commit)
     done = checkpoint.load()
     report = Report(added=len(todo), resumed=len(mine) - len(todo), skipped=done.failed,
                     embedding_seconds=time.monotonic() - embedding_started)
