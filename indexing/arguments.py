@@ -34,8 +34,8 @@ def add_build(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--metadata", help="CSV with an 'id' column (e.g. styles.csv), with --images")
     build.add_argument("--store", metavar="milvus://HOST:PORT/NAME | FILE.db",
                        help="keep vectors and products in Milvus (or a Milvus Lite file); --out keeps the rest")
-    build.add_argument("--shard", metavar="I/N", help="with --images and a Milvus --store: embed one Nth of the "
-                       "catalogue; N jobs fill one collection, the last to finish commits the index")
+    build.add_argument("--shard", metavar="I/N", help="with a Milvus --store: embed one Nth of the catalogue (or "
+                       "feed); N jobs fill one collection, the last to finish commits the index")
     build.add_argument("--out", required=True, help="index folder to create")
     build.add_argument("--weights", default="imagenet", help="imagenet (default), random[:SEED] or a .h5 file")
     build.add_argument("--limit", type=positive, help="index only the first N images (by id)")

@@ -48,6 +48,17 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
 
 def run_build(args: argparse.Namespace) -> int:
     options = build_options(args)
+    if args.feed and args.shard:
+        from indexing.sources.feed_shards import build_feed_shard
+        from indexing.sources.shards import parse_shard
+
+        if not args.store:
+            raise FashionIndexError("--shard needs --store milvus://HOST:PORT/NAME: the collection the shards fill")
+        report = build_feed_shard(args.feed, args.out, parse_shard(args.shard),
+                                  columns=parse_columns(args.columns or ""), options=options)
+        state = f"{report.indexed} photos of products in the index" if report.indexed else report.exported
+        print(f"shard {args.shard} of {args.out}: {report.added} embedded, {report.resumed} reused; {state}")
+        return 0
     if args.feed:
         from indexing.sources.sync import build_from_feed
 

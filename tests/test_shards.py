@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 from indexing import Index
+from indexing.sources.options import BuildOptions
+from indexing.sources.sync import build_from_feed
+from testbed.shop import generated_shop
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -33,3 +36,27 @@ def test_two_shards_as_two_processes_equal_one_unsharded_build(milvus, catalogue
     assert np.abs(np.asarray(sharded.vectors) - np.asarray(single.vectors)).max() < 1e-5
     query = single.vector("1009")
     assert [h.id for h in sharded.search(query, 5)] == [h.id for h in single.search(query, 5)]
+
+
+def test_a_feed_in_two_shards_equals_one_feed_build(milvus, server, embedder, tmp_path):
+    shop = generated_shop(server, 12, extra_every=3)  # 1000, 1003, 1006, 1009 have three photos
+    feed = shop.feed()
+    out = tmp_path / "sharded"  # one folder for both jobs: the photos the bot sends are all in feed-images
+    jobs = [subprocess.Popen([sys.executable, "-m", "indexing", "build", "--feed", feed, "--out", str(out),
+                              "--weights", "random:0", "--no-export", "--quiet", "--store", milvus.spec,
+                              "--shard", shard, "--checkpoint-every", "4"],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for shard in ("1/2", "2/2")]
+    outputs = [job.communicate(timeout=300) for job in jobs]
+    assert all(job.returncode == 0 for job in jobs), outputs
+    assert "20 photos of products in the index" in " ".join(stdout for stdout, _ in outputs)
+
+    single = tmp_path / "single"
+    build_from_feed(feed, single, embedder=embedder, options=BuildOptions(export=False, progress=False))
+    sharded, one = Index.load(out), Index.load(single)
+    assert list(sharded.ids) == list(one.ids) and sharded.count == one.count == 20  # a row per photo
+    assert [sharded.product(pid)["meta"] for pid in one.ids] == [one.product(pid)["meta"] for pid in one.ids]
+    assert np.abs(np.asarray(sharded.rows(np.arange(sharded.count))) - np.asarray(one.vectors)).max() < 1e-5
+    assert all((out / sharded.product(pid)["image"]).is_file() for pid in one.ids)
+    query = one.vector("1006")
+    assert [h.id for h in sharded.search(query, 5)] == [h.id for h in one.search(query, 5)]

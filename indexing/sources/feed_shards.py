@@ -1,0 +1,86 @@
+"""One Nth of a product feed embedded into a shared Milvus collection, as indexing/sources/shards.py does for a
+folder: N jobs each fetch and embed the photos of every Nth product; the last to finish commits the index.
+
+The photos are kept in `OUT/feed-images`: give the jobs one `--out` on shared storage (or gather the folders
+before serving), as a folder's shards need the same photos at serving time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from indexing.errors import BuildError, FashionIndexError
+from indexing.extract.embedder import Embedder, KerasEmbedder, probe_images
+from indexing.sources.build import Report, export_for_serving
+from indexing.sources.checkpoint import Checkpoint
+from indexing.sources.download import FEED_IMAGES, ImageCache
+from indexing.sources.feeds import MAX_FEED_BYTES, FeedProduct, read_feed
+from indexing.sources.options import DEFAULTS, BuildOptions
+from indexing.sources.shards import commit_shards
+from indexing.sources.sync import Outcome, SyncReport, assemble, fetch_and_embed, vectors_by_photo
+from indexing.store.files import now
+from indexing.store.milvus import create_generation, mark_shard, parse_store, upsert_rows
+
+# A row's key is its product's position in the feed times this, plus the photo's place among the product's:
+# the same keys whichever shard writes them, in feed order, as one build would order them.
+PHOTOS_PER_PRODUCT = 64
+
+
+def build_feed_shard(feed: str | Path, out: str | Path, shard: tuple[int, int], *,
+                     columns: Mapping[str, str] | None = None, embedder: Embedder | None = None,
+                     options: BuildOptions = DEFAULTS) -> Report:
+    """Fetch and embed the photos of the products at positions i-1, i-1+n, ... of the feed into generation 1
+    of options.store; the job that finds every shard done commits the index at out."""
+    started = time.monotonic()
+    if not options.store:
+        raise FashionIndexError("a sharded build needs a Milvus store: the collection the shards fill")
+    out, (i, n), milvus = Path(out), shard, parse_store(options.store)
+    products = read_feed(feed, columns, MAX_FEED_BYTES)
+    mine = [(position, p) for position, p in enumerate(products) if position % n == i - 1]
+    embedder = embedder or KerasEmbedder(options.weights)
+    partial = out / f".partial-shard-{i}-of-{n}"
+    checkpoint = Checkpoint.open(partial, {"extractor": embedder.fingerprint, "kind": "feed", "feed": str(feed),
+                                           "shard": f"{i}/{n}", "store": milvus})
+    runner, exported, _ = export_for_serving(embedder, partial, options.export)
+    probe = embedder.embed(probe_images())
+    name = f"{milvus['collection']}_g1"
+    create_generation(milvus, name, int(probe.shape[1]), embedder.fingerprint, probe)
+    vectors, resumed = vectors_by_photo(None, checkpoint)
+    outcomes: dict[str, Outcome] = {}
+    cache = ImageCache(out / FEED_IMAGES)
+    embedding_started = time.monotonic()
+    try:
+        embedded = fetch_and_embed([p for _, p in mine], cache, runner, vectors, checkpoint, options, outcomes)
+    finally:
+        cache.close()
+    fetched = SyncReport()
+    if not write_rows(milvus, name, mine, outcomes, vectors, fetched) and mine:
+        raise BuildError(f"no product of shard {i}/{n} has a usable photo; see the feed's links")
+    report = Report(added=embedded, resumed=resumed, skipped=fetched.failures,
+                    embedding_seconds=time.monotonic() - embedding_started)
+    if mark_shard(milvus, name, shard) == set(range(1, n + 1)):
+        extra = {"source": {"feed": str(feed), "columns": dict(columns or {}), "shards": n}, "synced": now(),
+                 "columns": sorted({c for _, p in mine for c in p.meta})}
+        report.indexed = commit_shards(out, milvus, name, embedder.fingerprint, probe, exported, partial, extra)
+    else:
+        report.exported = "other shards are still running: the last one to finish commits the index"
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def write_rows(milvus: dict[str, str], name: str, mine: list[tuple[int, FeedProduct]],
+               outcomes: Mapping[str, Outcome], vectors: Mapping[str, np.ndarray], fetched: SyncReport) -> int:
+    """This shard's products as rows of the collection, keyed by their place in the feed; how many."""
+    keys, rows, matrices = [], [], []
+    for position, product in mine:
+        product_rows, matrix = assemble([product], outcomes, vectors, fetched)
+        keys += [position * PHOTOS_PER_PRODUCT + j for j in range(min(len(product_rows), PHOTOS_PER_PRODUCT))]
+        rows += product_rows[:PHOTOS_PER_PRODUCT]
+        matrices.append(matrix[:PHOTOS_PER_PRODUCT])
+    if rows:
+        upsert_rows(milvus, name, np.array(keys, dtype=np.int64), np.concatenate(matrices), rows)
+    return len(rows)
