@@ -8,7 +8,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,18 +208,16 @@ class Target:
     store: dict[str, str] | None
 
 
-def embed_in_chunks(todo: list[Path], runner: Embedder, options: BuildOptions, bar: tqdm,
-                    save: Callable[[Embedded], None]) -> None:
-    """Embed todo, handing every options.checkpoint_every photos (and the rest at the end) to save: the one
-    embedding loop of every folder build, whole or a shard."""
+def embed_in_chunks(chunks: Iterable[Embedded], every: int, save: Callable[[Embedded], None]) -> None:
+    """Hand what chunks embed to save every `every` photos, and the rest at the end: the one checkpointing loop
+    of every build (a folder, a shard of one, a feed)."""
     buffer = Embedded()
-    for chunk in embed_files(todo, runner, options.batch_size, bar):
+    for chunk in chunks:
         buffer.extend(chunk)
-        if len(buffer.ids) + len(buffer.failed) >= options.checkpoint_every:
+        if len(buffer.ids) + len(buffer.failed) >= every:
             save(buffer)
             buffer = Embedded()
     save(buffer)
-    bar.close()
 
 
 def embed_with_checkpoints(todo: list[Path], runner: Embedder, checkpoint: Checkpoint, target: Target,
@@ -244,7 +242,9 @@ def embed_with_checkpoints(todo: list[Path], runner: Embedder, checkpoint: Check
             write_checkpoint(target, checkpoint, None, {**extra, "building": {"done": finished, "total": total}})
             publish_at = 2 * finished
 
-    embed_in_chunks(todo, runner, options, progress_bar(total, finished, "embedding", options.progress), save)
+    bar = progress_bar(total, finished, "embedding", options.progress)
+    embed_in_chunks(embed_files(todo, runner, options.batch_size, bar), options.checkpoint_every, save)
+    bar.close()
 
 
 def write_checkpoint(target: Target, checkpoint: Checkpoint, destination: Path | None, extra: dict[str, Any]

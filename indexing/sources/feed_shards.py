@@ -21,7 +21,14 @@ from indexing.sources.download import FEED_IMAGES, ImageCache
 from indexing.sources.feeds import MAX_FEED_BYTES, FeedProduct, read_feed
 from indexing.sources.options import DEFAULTS, BuildOptions
 from indexing.sources.shards import commit_shards
-from indexing.sources.sync import Outcome, SyncReport, assemble, fetch_and_embed, vectors_by_photo
+from indexing.sources.sync import (
+    Outcome,
+    SyncReport,
+    assemble,
+    fetch_and_embed,
+    save_in_checkpoints,
+    vectors_by_photo,
+)
 from indexing.store.files import now
 from indexing.store.milvus import create_generation, mark_shard, parse_store, upsert_rows
 
@@ -54,7 +61,8 @@ def build_feed_shard(feed: str | Path, out: str | Path, shard: tuple[int, int], 
     cache = ImageCache(out / FEED_IMAGES)
     embedding_started = time.monotonic()
     try:
-        embedded = fetch_and_embed([p for _, p in mine], cache, runner, vectors, checkpoint, options, outcomes)
+        chunks = fetch_and_embed([p for _, p in mine], cache, runner, vectors, options, outcomes)
+        embedded = save_in_checkpoints(chunks, checkpoint, options)
     finally:
         cache.close()
     fetched = SyncReport()

@@ -14,7 +14,14 @@ import numpy as np
 from indexing.errors import BuildError, FashionIndexError
 from indexing.extract.embedder import Embedder, KerasEmbedder, probe_images
 from indexing.extract.exported import ONNX_FILE
-from indexing.sources.build import Report, embed_in_chunks, export_for_serving, make_products, progress_bar
+from indexing.sources.build import (
+    Report,
+    embed_files,
+    embed_in_chunks,
+    export_for_serving,
+    make_products,
+    progress_bar,
+)
 from indexing.sources.catalogue import list_images, product_id, read_metadata
 from indexing.sources.checkpoint import Checkpoint, Embedded
 from indexing.sources.options import DEFAULTS, BuildOptions
@@ -68,7 +75,8 @@ def build_shard(sources: Sequence[str | Path], out: str | Path, shard: tuple[int
 
     bar = progress_bar(len(mine), len(mine) - len(todo), f"shard {i}/{n}", options.progress)
     embedding_started = time.monotonic()
-    embed_in_chunks(todo, runner, options, bar, commit)
+    embed_in_chunks(embed_files(todo, runner, options.batch_size, bar), options.checkpoint_every, commit)
+    bar.close()
     done = checkpoint.load()
     report = Report(added=len(todo), resumed=len(mine) - len(todo), skipped=done.failed,
                     embedding_seconds=time.monotonic() - embedding_started)

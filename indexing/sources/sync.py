@@ -9,7 +9,7 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,7 +22,7 @@ from indexing.extract.embedder import DIM, Embedder, KerasEmbedder, probe_images
 from indexing.extract.exported import ONNX_FILE
 from indexing.extract.extractor import open_embedder
 from indexing.extract.images import load_image
-from indexing.sources.build import commit, export_for_serving, progress_bar
+from indexing.sources.build import commit, embed_in_chunks, export_for_serving, progress_bar
 from indexing.sources.catalogue_people import measure_people
 from indexing.sources.checkpoint import Checkpoint, Embedded
 from indexing.sources.download import FEED_IMAGES, Fetched, ImageCache
@@ -119,7 +119,8 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
     if new and options.publish:
         options = replace(options, on_checkpoint=publisher.after(options.on_checkpoint))
     try:
-        embedded = fetch_and_embed(products, cache, runner, vectors, checkpoint, options, publisher.outcomes)
+        embedded = save_in_checkpoints(fetch_and_embed(products, cache, runner, vectors, options, publisher.outcomes),
+                                       checkpoint, options)
     finally:
         cache.close()
     report = SyncReport(embedded=embedded + resumed)
@@ -211,58 +212,60 @@ def vectors_by_photo(old: Index | None, checkpoint: Checkpoint) -> tuple[dict[st
 
 
 def fetch_and_embed(products: Sequence[FeedProduct], cache: ImageCache, runner: Embedder,
-                    vectors: dict[str, np.ndarray], checkpoint: Checkpoint, options: BuildOptions,
-                    outcomes: dict[str, Outcome]) -> int:
-    """Fetch every photo (a few at a time) into outcomes, and embed the new ones while the next are downloading;
-    the number embedded."""
+                    vectors: dict[str, np.ndarray], options: BuildOptions, outcomes: dict[str, Outcome]
+                    ) -> Iterator[Embedded]:
+    """Fetch every photo (a few at a time) into outcomes, and embed the new ones while the next are downloading:
+    each batch embedded, as it is (its vectors also go into vectors, by the photo's sha1)."""
     urls = list(dict.fromkeys(url for p in products for url in p.images))
     downloads = progress_bar(len(urls), 0, "download", options.progress)
     embedding = progress_bar(0, 0, "embedding", options.progress)
     batch: list[Outcome] = []
-    buffer = Embedded()
-    embedded = 0
-
-    def embed(outcomes_: list[Outcome]) -> None:
-        nonlocal buffer, embedded
-        stack = np.stack([o.pixels for o in outcomes_])
-        for outcome, vector in zip(outcomes_, runner.embed(stack), strict=True):
-            assert outcome.fetched is not None
-            vectors[outcome.fetched.sha1] = vector
-            buffer.extend(Embedded([outcome.fetched.sha1], [outcome.url], [outcome.fetched.sha1], [vector[None]]))
-            outcome.pixels = None
-        embedded += len(outcomes_)
-        embedding.update(len(outcomes_))
-        if len(buffer.ids) >= options.checkpoint_every:
-            checkpoint.save(buffer)
-            buffer = Embedded()
-            if options.on_checkpoint:
-                options.on_checkpoint(embedded)
-
     queued: set[str] = set()
     # Downloads wait on the network, decoding takes a core: one photo decoded at a time, as in a folder build,
     # leaves the other core to the model (8 decoding threads beside it made the build 5-10% slower).
     decoding = threading.Semaphore(1)
 
-    def settle(outcome: Outcome) -> None:
-        take(outcome, outcomes, queued, batch, embedding, downloads)
-        if len(batch) >= options.batch_size:
-            embed(batch)
-            batch.clear()
+    def embed() -> Embedded:
+        stack = np.stack([o.pixels for o in batch])
+        done = Embedded()
+        for outcome, vector in zip(batch, runner.embed(stack), strict=True):
+            assert outcome.fetched is not None
+            vectors[outcome.fetched.sha1] = vector
+            done.extend(Embedded([outcome.fetched.sha1], [outcome.url], [outcome.fetched.sha1], [vector[None]]))
+            outcome.pixels = None
+        embedding.update(len(batch))
+        batch.clear()
+        return done
 
     with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="download") as pool:
         window: deque[Future[Outcome]] = deque()
-        for url in urls:  # at most 4 per worker in flight: decoded pixels are held until embedded
-            window.append(pool.submit(fetch_one, cache, url, vectors, decoding))
-            while window and (len(window) >= 4 * options.workers or window[0].done()):
-                settle(window.popleft().result())
-        while window:
-            settle(window.popleft().result())
+        for url in [*urls, None]:  # at most 4 per worker in flight: decoded pixels are held until embedded
+            if url is not None:
+                window.append(pool.submit(fetch_one, cache, url, vectors, decoding))
+            while window and (url is None or len(window) >= 4 * options.workers or window[0].done()):
+                take(window.popleft().result(), outcomes, queued, batch, embedding, downloads)
+                if len(batch) >= options.batch_size:
+                    yield embed()
     if batch:
-        embed(batch)
-    checkpoint.save(buffer)
+        yield embed()
     downloads.close()
     embedding.close()
-    return embedded
+
+
+def save_in_checkpoints(chunks: Iterable[Embedded], checkpoint: Checkpoint, options: BuildOptions) -> int:
+    """Save what chunks embed, every options.checkpoint_every photos; how many were saved."""
+    saved = 0
+
+    def save(part: Embedded) -> None:
+        nonlocal saved
+        if part.ids or part.failed:
+            checkpoint.save(part)
+            saved += len(part.ids) + len(part.failed)
+            if options.on_checkpoint:
+                options.on_checkpoint(saved)
+
+    embed_in_chunks(chunks, options.checkpoint_every, save)
+    return saved
 
 
 def take(outcome: Outcome, outcomes: dict[str, Outcome], queued: set[str], batch: list[Outcome],
