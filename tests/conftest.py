@@ -118,16 +118,21 @@ def model_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("models")
 
 
+def with_models(state_dir: Path, model_cache: Path) -> Path:
+    """A bot's state folder whose ONNX Runtime model cache is the session's (see model_cache)."""
+    models = state_dir / "models"
+    if not models.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        models.symlink_to(model_cache, target_is_directory=True)
+    return state_dir
+
+
 @pytest.fixture
 def start_bot(fake, exported_index, tmp_path, model_cache):
     running: list[RunningBot] = []
 
     def start(**overrides) -> RunningBot:
-        overrides.setdefault("state_dir", tmp_path / "state")
-        models = Path(overrides["state_dir"]) / "models"
-        if not models.exists():
-            models.parent.mkdir(parents=True, exist_ok=True)
-            models.symlink_to(model_cache, target_is_directory=True)
+        overrides["state_dir"] = with_models(Path(overrides.get("state_dir", tmp_path / "state")), model_cache)
         bot = RunningBot(settings_for(fake, exported_index, **overrides)).start()
         running.append(bot)
         return bot

@@ -13,7 +13,7 @@ import pytest
 from testbed.drawing import draw_product
 from testbed.fake_telegram import FakeTelegram
 from testbed.postgres import free_port
-from tests.conftest import ROOT
+from tests.conftest import ROOT, with_models
 from tests.test_bot import jpeg
 
 
@@ -64,11 +64,11 @@ def test_missing_people_models_are_refused_with_the_command_that_fetches_them(tm
     assert "fashion-bot: cannot start: " in done.stderr and "run `fashion-index fetch-models`" in done.stderr
 
 
-def test_env_file_start_ready_answer_and_sigterm(tmp_path, exported_index):
+def test_env_file_start_ready_answer_and_sigterm(tmp_path, exported_index, model_cache):
     fake = FakeTelegram().start()
     (tmp_path / ".env").write_text(
         f"TELEGRAM_BOT_TOKEN={fake.token}\nTELEGRAM_API_URL={fake.url}\nINDEX_DIR={exported_index}\n"
-        f"STATE_DIR={tmp_path / 'state'}\nLOG_LEVEL=DEBUG\n")
+        f"STATE_DIR={with_models(tmp_path / 'state', model_cache)}\nLOG_LEVEL=DEBUG\n")
     process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=tmp_path, env=bot_env(PYTHONPATH=str(ROOT)),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -130,14 +130,15 @@ def post(port: int, secret: str, body: dict) -> int:
         return exc.code
 
 
-def test_webhook_mode_serves_updates_health_and_metrics(tmp_path, exported_index):
+def test_webhook_mode_serves_updates_health_and_metrics(tmp_path, exported_index, model_cache):
     import json
     import urllib.request
 
     fake = FakeTelegram().start()
     port, health = free_port(), free_port()
     env = bot_env(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.url,
-                  INDEX_DIR=str(exported_index), STATE_DIR=str(tmp_path / "state"), MODE="webhook",
+                  INDEX_DIR=str(exported_index), STATE_DIR=str(with_models(tmp_path / "state", model_cache)),
+                  MODE="webhook",
                   WEBHOOK_URL="https://bot.example.com/telegram", WEBHOOK_LISTEN="127.0.0.1",
                   WEBHOOK_PORT=str(port), HEALTH_PORT=str(health), WEBHOOK_SECRET="s3cret-value")
     process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,

@@ -22,7 +22,7 @@ from indexing.sources.build import export_extractor
 from indexing.sources.options import BuildOptions
 from testbed.fake_telegram import FakeTelegram
 from testbed.postgres import free_port
-from tests.conftest import ROOT
+from tests.conftest import ROOT, with_models
 from tests.test_bot import user_photo
 from tests.test_bot_process import bot_env, fetch
 
@@ -31,10 +31,11 @@ SECRET = "replica-secret"
 
 
 class Replica:
-    def __init__(self, name: str, fake: FakeTelegram, index_dir, state_url: str, tmp_path):
+    def __init__(self, name: str, fake: FakeTelegram, index_dir, state_url: str, tmp_path, models):
         self.name, self.port, self.health = name, free_port(), free_port()
         env = bot_env(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.url,
-                      INDEX_DIR=str(index_dir), STATE_DIR=str(tmp_path / f"state-{name}"), STATE_URL=state_url,
+                      INDEX_DIR=str(index_dir), STATE_DIR=str(with_models(tmp_path / f"state-{name}", models)),
+                      STATE_URL=state_url,
                       MODE="webhook", WEBHOOK_URL="https://bot.example.com/telegram", WEBHOOK_LISTEN="127.0.0.1",
                       WEBHOOK_PORT=str(self.port), HEALTH_PORT=str(self.health), WEBHOOK_SECRET=SECRET,
                       RATE_LIMIT_PER_MINUTE="0")
@@ -66,15 +67,15 @@ class Replica:
 
 
 def test_replica_b_answers_replica_a_s_buttons_with_its_uploads_after_a_is_killed(
-        milvus, postgres_url, catalogue, embedder, tmp_path):
+        milvus, postgres_url, catalogue, embedder, tmp_path, model_cache):
     images, styles = catalogue
     index_dir = tmp_path / "idx"
     build_index([images], index_dir, metadata=styles, embedder=embedder,
                 options=BuildOptions(export=False, progress=False, store=milvus.spec))
     export_extractor(index_dir, embedder)
     fake = FakeTelegram().start()
-    a = Replica("a", fake, index_dir, postgres_url, tmp_path)
-    b = Replica("b", fake, index_dir, postgres_url, tmp_path)
+    a = Replica("a", fake, index_dir, postgres_url, tmp_path, model_cache)
+    b = Replica("b", fake, index_dir, postgres_url, tmp_path, model_cache)
     try:
         a.wait_ready()
         b.wait_ready()
