@@ -209,15 +209,16 @@ class Target:
 
 
 def embed_in_chunks(chunks: Iterable[Embedded], every: int, save: Callable[[Embedded], None]) -> None:
-    """Hand what chunks embed to save every `every` photos, and the rest at the end: the one checkpointing loop
-    of every build (a folder, a shard of one, a feed)."""
+    """Hand what chunks embed to save every `every` photos, and the rest (if any) at the end: the one
+    checkpointing loop of every build (a folder, a shard of one, a feed). save never gets an empty part."""
     buffer = Embedded()
     for chunk in chunks:
         buffer.extend(chunk)
         if len(buffer.ids) + len(buffer.failed) >= every:
             save(buffer)
             buffer = Embedded()
-    save(buffer)
+    if buffer.ids or buffer.failed:
+        save(buffer)
 
 
 def embed_with_checkpoints(todo: list[Path], runner: Embedder, checkpoint: Checkpoint, target: Target,
@@ -230,8 +231,6 @@ def embed_with_checkpoints(todo: list[Path], runner: Embedder, checkpoint: Check
 
     def save(part: Embedded) -> None:
         nonlocal finished, publish_at
-        if not part.ids and not part.failed:
-            return
         checkpoint.save(part)
         finished += len(part.ids) + len(part.failed)  # counted as saved, not re-read from every chunk
         if options.on_checkpoint:

@@ -112,19 +112,23 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
     checkpoint = Checkpoint.open(index_dir / PARTIAL, {"extractor": runner.fingerprint, "kind": "feed"})
     vectors, resumed = vectors_by_photo(old, checkpoint)
     cache = cache or ImageCache(index_dir / FEED_IMAGES)
-    publisher = Publisher(index_dir, products, vectors, {
-        "fingerprint": runner.fingerprint, "probe": (embedder or runner).embed(probe_images()),
-        "keep_files": {"extractor": exported} if exported else None, "ann": options.ann or "auto",
-        "store": parse_store(options.store) if options.store else None}, options.checkpoint_every)
-    if new and options.publish:
-        options = replace(options, on_checkpoint=publisher.after(options.on_checkpoint))
+    outcomes: dict[str, Outcome] = {}
+    publisher = None
+    if new:  # a sync commits through the old index, which keeps its probe and export
+        assert embedder is not None
+        publisher = Publisher(index_dir, products, vectors, outcomes, {
+            "fingerprint": runner.fingerprint, "probe": embedder.embed(probe_images()),
+            "keep_files": {"extractor": exported} if exported else None, "ann": options.ann or "auto",
+            "store": parse_store(options.store) if options.store else None}, options.checkpoint_every)
+        if options.publish:
+            options = replace(options, on_checkpoint=publisher.after(options.on_checkpoint))
     try:
-        embedded = save_in_checkpoints(fetch_and_embed(products, cache, runner, vectors, options, publisher.outcomes),
+        embedded = save_in_checkpoints(fetch_and_embed(products, cache, runner, vectors, options, outcomes),
                                        checkpoint, options)
     finally:
         cache.close()
     report = SyncReport(embedded=embedded + resumed)
-    rows, matrix = assemble(products, publisher.outcomes, vectors, report)
+    rows, matrix = assemble(products, outcomes, vectors, report)
     compare(old, rows, report)
     if not rows:  # every photo failed: a server down, not a shop with nothing to sell
         report.write(index_dir / REPORT)
@@ -137,6 +141,7 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
     elif old is not None:
         update_manifest(index_dir, synced=now())
     else:
+        assert publisher is not None
         people = measure_people([index_dir / row["image"] for row in rows])
         publisher.commit(rows, matrix, {**extra, "people": people} if people else extra)
     # Photos of the generation just replaced stay one more sync: a bot may still be sending them.
@@ -160,9 +165,9 @@ class Publisher:
     index_dir: Path
     products: Sequence[FeedProduct]
     vectors: Mapping[str, np.ndarray]
+    outcomes: Mapping[str, Outcome]
     keep: dict[str, Any]  # write_index's arguments that every generation of this build shares
     next_at: int
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
 
     def after(self, then: Callable[[int], None] | None) -> Callable[[int], None]:
         """A checkpoint callback that publishes, then calls then."""
@@ -258,11 +263,10 @@ def save_in_checkpoints(chunks: Iterable[Embedded], checkpoint: Checkpoint, opti
 
     def save(part: Embedded) -> None:
         nonlocal saved
-        if part.ids or part.failed:
-            checkpoint.save(part)
-            saved += len(part.ids) + len(part.failed)
-            if options.on_checkpoint:
-                options.on_checkpoint(saved)
+        checkpoint.save(part)
+        saved += len(part.ids) + len(part.failed)
+        if options.on_checkpoint:
+            options.on_checkpoint(saved)
 
     embed_in_chunks(chunks, options.checkpoint_every, save)
     return saved
