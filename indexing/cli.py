@@ -48,17 +48,8 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
 
 def run_build(args: argparse.Namespace) -> int:
     options = build_options(args)
-    if args.feed and args.shard:
-        from indexing.sources.feed_shards import build_feed_shard
-        from indexing.sources.shards import parse_shard
-
-        if not args.store:
-            raise FashionIndexError("--shard needs --store milvus://HOST:PORT/NAME: the collection the shards fill")
-        report = build_feed_shard(args.feed, args.out, parse_shard(args.shard),
-                                  columns=parse_columns(args.columns or ""), options=options)
-        state = f"{report.indexed} photos of products in the index" if report.indexed else report.exported
-        print(f"shard {args.shard} of {args.out}: {report.added} embedded, {report.resumed} reused; {state}")
-        return 0
+    if args.shard:
+        return run_shard(args, options)
     if args.feed:
         from indexing.sources.sync import build_from_feed
 
@@ -66,17 +57,28 @@ def run_build(args: argparse.Namespace) -> int:
                                       options=options)
         print(f"built {args.out}: {feed_report.summary()}; details in {Path(args.out) / 'sync-report.json'}")
         return 0
-    if args.shard:
-        from indexing.sources.shards import build_shard, parse_shard
-
-        if not args.store:
-            raise FashionIndexError("--shard needs --store milvus://HOST:PORT/NAME: the collection the shards fill")
-        report = build_shard(args.images, args.out, parse_shard(args.shard), metadata=args.metadata, options=options)
-        state = f"{report.indexed} products in the index" if report.indexed else report.exported
-        print(f"shard {args.shard} of {args.out}: {report.added} embedded, {report.resumed} reused; {state}")
-        return 0
     report = build_index(args.images, args.out, metadata=args.metadata, options=options)
     print(f"built {args.out}: {report.summary()}")
+    return 0
+
+
+def run_shard(args: argparse.Namespace, options: BuildOptions) -> int:
+    """`build --shard I/N`: one Nth of a folder or a feed into the shared Milvus collection."""
+    from indexing.sources.feed_shards import build_feed_shard
+    from indexing.sources.shards import build_shard, parse_shard
+
+    if not args.store:
+        raise FashionIndexError("--shard needs --store milvus://HOST:PORT/NAME: the collection the shards fill")
+    shard = parse_shard(args.shard)
+    if args.feed:  # a row per photo: a product may have several
+        report = build_feed_shard(args.feed, args.out, shard, columns=parse_columns(args.columns or ""),
+                                  options=options)
+        rows = "photos of products"
+    else:
+        report = build_shard(args.images, args.out, shard, metadata=args.metadata, options=options)
+        rows = "products"
+    state = f"{report.indexed} {rows} in the index" if report.indexed else report.exported
+    print(f"shard {args.shard} of {args.out}: {report.added} embedded, {report.resumed} reused; {state}")
     return 0
 
 
