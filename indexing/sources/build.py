@@ -221,25 +221,38 @@ def embed_in_chunks(chunks: Iterable[Embedded], every: int, save: Callable[[Embe
         save(buffer)
 
 
+@dataclass
+class Doubling:
+    """When a build publishes what it has so far: first at next_at photos, then each time the count has doubled,
+    so that all the partial generations together cost at most one more full write."""
+
+    next_at: int
+
+    def due(self, count: int) -> bool:
+        if count < self.next_at:
+            return False
+        self.next_at = 2 * count
+        return True
+
+
 def embed_with_checkpoints(todo: list[Path], runner: Embedder, checkpoint: Checkpoint, target: Target,
                            extra: dict[str, Any], options: BuildOptions, counts: tuple[int, int]) -> None:
     """Embed todo, saving a checkpoint every options.checkpoint_every photos. Until the build is done, the
-    products embedded so far are published as a generation now and then (at doubling counts, so that all of
-    them cost at most one more full write): a bot can serve them. counts: (already done, total)."""
+    products embedded so far are published as a generation now and then (Doubling): a bot can serve them.
+    counts: (already done, total)."""
     finished, total = counts
-    publish_at = options.checkpoint_every if options.publish and not options.copy_images else total + 1
+    schedule = Doubling(options.checkpoint_every if options.publish and not options.copy_images else total + 1)
 
     def save(part: Embedded) -> None:
-        nonlocal finished, publish_at
+        nonlocal finished
         checkpoint.save(part)
         finished += len(part.ids) + len(part.failed)  # counted as saved, not re-read from every chunk
         if options.on_checkpoint:
             options.on_checkpoint(finished)
-        if publish_at <= finished < total:
+        if finished < total and schedule.due(finished):
             if target.exported and not (target.out / ONNX_FILE).exists():
                 shutil.copyfile(checkpoint.directory / ONNX_FILE, target.out / ONNX_FILE)
             write_checkpoint(target, checkpoint, None, {**extra, "building": {"done": finished, "total": total}})
-            publish_at = 2 * finished
 
     bar = progress_bar(total, finished, "embedding", options.progress)
     embed_in_chunks(embed_files(todo, runner, options.batch_size, bar), options.checkpoint_every, save)

@@ -22,7 +22,7 @@ from indexing.extract.embedder import DIM, Embedder, KerasEmbedder, probe_images
 from indexing.extract.exported import ONNX_FILE
 from indexing.extract.extractor import open_embedder
 from indexing.extract.images import load_image
-from indexing.sources.build import commit, embed_in_chunks, export_for_serving, progress_bar
+from indexing.sources.build import Doubling, commit, embed_in_chunks, export_for_serving, progress_bar
 from indexing.sources.catalogue_people import measure_people
 from indexing.sources.checkpoint import Checkpoint, Embedded
 from indexing.sources.download import FEED_IMAGES, Fetched, ImageCache
@@ -119,7 +119,7 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
         publisher = Publisher(index_dir, products, vectors, outcomes, {
             "fingerprint": runner.fingerprint, "probe": embedder.embed(probe_images()),
             "keep_files": {"extractor": exported} if exported else None, "ann": options.ann or "auto",
-            "store": parse_store(options.store) if options.store else None}, options.checkpoint_every)
+            "store": parse_store(options.store) if options.store else None}, Doubling(options.checkpoint_every))
         if options.publish:
             options = replace(options, on_checkpoint=publisher.after(options.on_checkpoint))
     try:
@@ -159,22 +159,21 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
 @dataclass
 class Publisher:
     """Commits a feed-built index: the products whose photos have all been fetched (and embedded) so far, now
-    and then during the build (at doubling counts, so that all of them cost at most one more full write),
-    then all of them. outcomes: each photo URL's outcome, filled in as the build goes."""
+    and then during the build (Doubling), then all of them. outcomes: each photo URL's outcome, filled in as
+    the build goes."""
 
     index_dir: Path
     products: Sequence[FeedProduct]
     vectors: Mapping[str, np.ndarray]
     outcomes: Mapping[str, Outcome]
     keep: dict[str, Any]  # write_index's arguments that every generation of this build shares
-    next_at: int
+    schedule: Doubling
 
     def after(self, then: Callable[[int], None] | None) -> Callable[[int], None]:
         """A checkpoint callback that publishes, then calls then."""
         def on_checkpoint(embedded: int) -> None:
-            if embedded >= self.next_at:
+            if self.schedule.due(embedded):
                 self.publish_settled()
-                self.next_at = 2 * embedded
             if then:
                 then(embedded)
         return on_checkpoint
