@@ -43,7 +43,7 @@ for q in queries:
 # Memory as served: before the exact scans below page every vector in.
 status = open("/proc/self/status").read()
 peak = int(re.search(r"VmHWM:\\s+(\\d+)", status).group(1)) // 1024
-index.graph = None
+index.store.graph = None
 exact_times = []
 for q in queries[:int(sys.argv[3])]:
     started = time.perf_counter()

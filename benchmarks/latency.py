@@ -81,7 +81,7 @@ def stage_timing(path: str, index_dir: str, photo_file: str, repeat: int) -> dic
     from sklearn.neighbors import NearestNeighbors
 
     model = KerasEmbedder(Weights("random", 0)).model
-    matrix = np.asarray(index.vectors)
+    matrix = np.asarray(index.store.vectors)
     decode, embed, search = [], [], []
     for _ in range(max(5, repeat // 3)):
         t0 = time.perf_counter()

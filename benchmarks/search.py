@@ -42,7 +42,7 @@ def bench_search(sizes: list[int]) -> dict:
             if n <= 100_000:
                 from sklearn.neighbors import NearestNeighbors
 
-                matrix = np.asarray(index.vectors)
+                matrix = np.asarray(index.store.vectors)
                 sk = []
                 for q in queries[:5]:
                     started = time.perf_counter()

@@ -34,6 +34,9 @@ def add_build(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--metadata", help="CSV with an 'id' column (e.g. styles.csv), with --images")
     build.add_argument("--store", metavar="milvus://HOST:PORT/NAME | FILE.db",
                        help="keep vectors and products in Milvus (or a Milvus Lite file); --out keeps the rest")
+    build.add_argument("--milvus-index", metavar="TYPE[:KEY=N,...]",
+                       help="with a Milvus --store: FLAT, HNSW, IVF_FLAT or IVF_SQ8, and search parameters "
+                       "(e.g. HNSW:ef=256); default: FLAT (exact) below 100k photos, HNSW above")
     build.add_argument("--shard", metavar="I/N", help="with a Milvus --store: embed one Nth of the catalogue (or "
                        "feed); N jobs fill one collection, the last to finish commits the index")
     build.add_argument("--out", required=True, help="index folder to create")
@@ -71,6 +74,12 @@ def add_remove(sub: argparse._SubParsersAction) -> None:
     remove = sub.add_parser("remove", help="remove products by id")
     remove.add_argument("--index", required=True)
     remove.add_argument("ids", nargs="+")
+
+
+def add_compact(sub: argparse._SubParsersAction) -> None:
+    compact = sub.add_parser("compact", help="fold the changes that add, remove and sync wrote in place into one "
+                             "fresh base (it also happens by itself once they pass a quarter of the catalogue)")
+    compact.add_argument("--index", required=True)
 
 
 def add_query(sub: argparse._SubParsersAction) -> None:
@@ -127,6 +136,7 @@ def parser() -> argparse.ArgumentParser:
     add_sync(sub)
     add_add(sub)
     add_remove(sub)
+    add_compact(sub)
     add_query(sub)
     add_export(sub)
     add_fetch_models(sub)

@@ -1,4 +1,4 @@
-"""The `fashion-index` command: build, sync, add, remove, query, info and eval, over the library."""
+"""The `fashion-index` command: build, sync, add, remove, compact, query, info and eval, over the library."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from indexing.finder.items import cut_out, item_pixels, offered
 from indexing.sources.build import add_to_index, build_index, export_extractor, export_int8, remove_from_index
 from indexing.sources.feeds import parse_columns
 from indexing.sources.options import BuildOptions
+from indexing.store.files import change_index
 from indexing.store.index import Hit, Index
+from indexing.store.vector_store import Change
 
 
 def filters(pairs: Sequence[str] | None) -> dict[str, list[str]]:
@@ -41,6 +44,7 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
         weights=Weights.parse(getattr(args, "weights", "imagenet")), batch_size=args.batch_size,
         checkpoint_every=args.checkpoint_every, export=not getattr(args, "no_export", False),
         ann=getattr(args, "ann", None), store=getattr(args, "store", None),
+        milvus_index=getattr(args, "milvus_index", None),
         overwrite=getattr(args, "overwrite", False), progress=not args.quiet and not getattr(args, "json", False),
         copy_images=getattr(args, "copy_images", False), limit=getattr(args, "limit", None),
         workers=getattr(args, "workers", 8))
@@ -110,6 +114,14 @@ def run_remove(args: argparse.Namespace) -> int:
     if missing:
         print(f"not in the index: {' '.join(missing)}", file=sys.stderr)
     return 0 if removed or not missing else 1
+
+
+def run_compact(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    manifest = change_index(Path(args.index), Change(), compact=True)
+    print(f"compacted {args.index}: {manifest['count']} photos in one base, generation {manifest['generation']} "
+          f"({time.monotonic() - started:.1f} s)")
+    return 0
 
 
 def run_query(args: argparse.Namespace) -> int:
@@ -215,14 +227,10 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"serving     {'ONNX export ' + exported['name'] if exported else 'TensorFlow (no ONNX export)'}")
     print(f"images      {'copied into the index' if manifest.get('images_copied') else 'referenced in place'}")
     print(f"on disk     {size / 1e6:.1f} MB")
-    if manifest.get("store"):
-        store = manifest["store"]
-        print(f"store       Milvus at {store['uri']}, collection {store['current']}")
     if people := manifest.get("people"):
         first = "the outfit" if outfit_first(manifest) else "the garment"
         print(f"people      {people['share']:.0%} of {people['sample']} photos sampled show a person: {first} first")
-    how = "approximate (candidates from the graph or Milvus, exact re-rank)" if index.graph else "exact"
-    print(f"search      {how}")
+    print(f"search      {index.store.describe()}")
     for column, values in index.facets().items():
         print(f"filter      {column}: {len(values)} values")
     print("extractor   " + json.dumps(index.fingerprint, indent=2).replace("\n", "\n            "))
@@ -268,8 +276,9 @@ def fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-RUNNERS = {"build": run_build, "sync": run_sync, "add": run_add, "remove": run_remove, "query": run_query,
-           "export": run_export, "fetch-models": run_fetch_models, "info": run_info, "eval": run_eval}
+RUNNERS = {"build": run_build, "sync": run_sync, "add": run_add, "remove": run_remove, "compact": run_compact,
+           "query": run_query, "export": run_export, "fetch-models": run_fetch_models, "info": run_info,
+           "eval": run_eval}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -91,7 +91,7 @@ def test_kill_9_mid_build_then_rerun_equals_an_uninterrupted_build(tmp_path, emb
     assert f"{saved * 8} reused from an interrupted run" in stdout
     a, b = Index.load(reference), Index.load(out)
     assert list(a.ids) == list(b.ids) and len(a.ids) == 40
-    assert np.abs(np.asarray(a.vectors) - np.asarray(b.vectors)).max() < 1e-5
+    assert np.abs(np.asarray(a.store.vectors) - np.asarray(b.store.vectors)).max() < 1e-5
     assert not (out / ".partial").exists()
 
 
@@ -103,12 +103,15 @@ def test_resume_with_other_settings_is_refused(tmp_path, catalogue, embedder):
         build_index([catalogue[0]], out, embedder=embedder, options=BuildOptions(export=False, progress=False))
 
 
-def test_add_and_remove_without_rebuilding(index_copy, embedder, tmp_path):
+def test_add_and_remove_write_only_what_changed_and_compact_folds_it(index_copy, embedder, tmp_path):
+    base = {f: (f.stat().st_ino, f.stat().st_mtime_ns) for f in index_copy.glob("vectors-*.npy")}
     more = tmp_path / "more"
     styles = make_catalogue(more, count=3, start_id=5000)
     report = add_to_index(index_copy, [more], metadata=styles, embedder=embedder, progress=False)
     index = Index.load(index_copy)
     assert report.added == 3 and index.count == 27
+    appended = index_copy / index.manifest["segments"][0]["vectors"]["name"]
+    assert appended.stat().st_size < 3 * 2048 * 4 + 200  # the 3 new rows only
     vector = embedder.embed(load_image(more / "5001.jpg")[None])[0]
     assert index.search(vector, 1)[0].id == "5001"
     assert index.product("5001")["meta"]["productDisplayName"].endswith("5001")
@@ -118,7 +121,15 @@ def test_add_and_remove_without_rebuilding(index_copy, embedder, tmp_path):
     index = Index.load(index_copy)
     assert index.count == 25 and "5001" not in index and "1003" not in index
     assert index.search(vector, 1)[0].id != "5001"
-    assert len(list(index_copy.glob("vectors-*.npy"))) == 1  # old generations are cleaned up
+    assert {f: (f.stat().st_ino, f.stat().st_mtime_ns) for f in base} == base  # the base was never rewritten
+    assert sorted(index_copy.glob("vectors-*.npy")) == sorted([*base, appended])  # a removal writes no vectors
+
+    done = subprocess.run([sys.executable, "-m", "indexing", "compact", "--index", str(index_copy)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "25 photos in one base" in done.stdout, done.stderr
+    compacted = Index.load(index_copy)
+    assert len(list(index_copy.glob("vectors-*.npy"))) == 1 and "segments" not in compacted.manifest
+    assert [h.id for h in compacted.search(vector, 5)] == [h.id for h in index.search(vector, 5)]
 
 
 def test_copy_images_makes_a_self_contained_index(tmp_path, embedder):

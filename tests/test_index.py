@@ -14,8 +14,9 @@ from indexing.errors import FashionIndexError, IndexFormatError
 from indexing.extract.embedder import l2_normalize
 from indexing.store import files as files_module
 from indexing.store import scan
-from indexing.store.files import write_index
+from indexing.store.files import change_index, write_index
 from indexing.store.index import Index
+from indexing.store.vector_store import Change
 
 FINGERPRINT = {"weights": "random:0"}
 
@@ -156,7 +157,7 @@ def test_crash_while_writing_keeps_the_previous_index(tmp_path, monkeypatch):
     monkeypatch.undo()
     index = Index.load(tmp_path / "i")
     assert index.count == 50
-    assert np.allclose(index.vectors, old)
+    assert np.allclose(np.asarray(index.store.vectors), old)
 
 
 def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -174,7 +175,7 @@ def test_approximate_search_agrees_with_exact(tmp_path):
     write_index(tmp_path / "exact", vectors=vectors, products=products, fingerprint=FINGERPRINT,
                 probe=np.zeros((2, 64)), ann="off")
     fast, exact = Index.load(tmp_path / "ann"), Index.load(tmp_path / "exact")
-    assert fast.graph is not None and exact.graph is None
+    assert fast.store.graph is not None and exact.store.graph is None
     assert fast.manifest["files"]["ann"]["name"].startswith("ann-")
     queries = clustered(100, 64, seed=9)
     overlap = [len({h.id for h in fast.search(q, 5)} & {h.id for h in exact.search(q, 5)}) / 5 for q in queries]
@@ -189,20 +190,23 @@ def test_approximate_search_agrees_with_exact(tmp_path):
     assert not {h.id for h in fast.search(q, 5, exclude=[h.id for h in first])} & {h.id for h in first}
 
 
-def test_graph_is_rebuilt_on_change_and_checksummed(tmp_path):
-    from indexing.sources.build import commit
-
+def test_a_change_keeps_the_graph_until_compaction_rebuilds_it_checksummed(tmp_path):
     vectors = clustered(600, 32)
     write_index(tmp_path / "i", vectors=vectors, products=products_for(600), fingerprint=FINGERPRINT,
                 probe=np.zeros((2, 32)), ann="on")
-    index = Index.load(tmp_path / "i")
-    keep = list(range(100, 600))
-    commit(index, vectors[keep], [index.products[i] for i in keep])
+    graph_file = Index.load(tmp_path / "i").manifest["files"]["ann"]["name"]
+    change_index(tmp_path / "i", Change(removed=frozenset(str(i) for i in range(100)), added=products_for(3)[:1],
+                                        vectors=vectors[[7]] * -1))
     smaller = Index.load(tmp_path / "i")
-    assert smaller.count == 500 and smaller.graph is not None
-    assert smaller.search(vectors[150], 1)[0].id == "150"
+    assert smaller.count == 501 and smaller.manifest["files"]["ann"]["name"] == graph_file
+    assert smaller.search(vectors[150], 1)[0].id == "150" and smaller.search(vectors[50], 3)[0].id != "50"
+    assert smaller.search(-vectors[7], 1)[0].id == "0"  # an appended row is a candidate, though not in the graph
+    change_index(tmp_path / "i", Change(), compact=True)
+    compacted = Index.load(tmp_path / "i")
+    assert compacted.count == 501 and compacted.manifest["files"]["ann"]["name"] != graph_file
+    assert compacted.search(vectors[150], 1)[0].id == "150" and "segments" not in compacted.manifest
     assert len(list((tmp_path / "i").glob("ann-*.faiss"))) == 1
-    graph = tmp_path / "i" / smaller.manifest["files"]["ann"]["name"]
+    graph = tmp_path / "i" / compacted.manifest["files"]["ann"]["name"]
     graph.write_bytes(graph.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(IndexFormatError, match="checksum"):
         Index.load(tmp_path / "i")
@@ -263,7 +267,8 @@ def test_a_full_scan_is_exact_and_leaves_no_vectors_resident(tmp_path, monkeypat
         expected = np.argsort(np.linalg.norm(vectors - l2_normalize(q), axis=1))[:5]
         assert [h.id for h in hits] == [str(i) for i in expected]
         assert [h.id for h in index.search(q, 5)] == [h.id for h in hits]
-    file_kb = index.vectors.nbytes // 1024
-    assert mapped_kb(index.vectors.filename) < file_kb // 8  # the whole 2 MB was read; almost none kept
-    np.asarray(index.vectors).sum()  # touching the map directly keeps it resident: the measure sees that
-    assert mapped_kb(index.vectors.filename) > file_kb // 2
+    mapped = index.store.vectors.arrays[0]
+    file_kb = mapped.nbytes // 1024
+    assert mapped_kb(mapped.filename) < file_kb // 8  # the whole 2 MB was read; almost none kept
+    np.asarray(mapped).sum()  # touching the map directly keeps it resident: the measure sees that
+    assert mapped_kb(mapped.filename) > file_kb // 2

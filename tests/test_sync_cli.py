@@ -74,4 +74,4 @@ def test_build_change_sync_and_kill_9_mid_sync(server, shared_catalogue, tmp_pat
     newest = extra[-1]
     found = index.search(embedder.embed(load_image(newest)[None])[0], 1)[0]
     assert found.id == newest.stem and found.meta["title"] == f"Product {newest.stem}"
-    assert np.isfinite(np.asarray(index.vectors)).all()
+    assert np.isfinite(np.asarray(index.store.vectors)).all()

@@ -33,9 +33,10 @@ from indexing.sources.catalogue import Metadata, list_images, product_id, read_m
 from indexing.sources.catalogue_people import measure_people
 from indexing.sources.checkpoint import Checkpoint, Embedded
 from indexing.sources.options import DEFAULTS, BuildOptions
-from indexing.store.files import MANIFEST, add_file, atomic_write, checked_file, write_index
+from indexing.store.files import MANIFEST, add_file, atomic_write, change_index, checked_file, write_index
 from indexing.store.index import Index
 from indexing.store.milvus import parse_store
+from indexing.store.vector_store import Change
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ def build_index(sources: Sequence[str | Path], out: str | Path, *, metadata: str
     report = Report(resumed=len(files) - len(todo))
     runner, exported, report.exported = export_for_serving(embedder, partial, options.export)
     target = Target(out, table, embedder.fingerprint, embedder.embed(probe_images()), exported, options.ann or "auto",
-                    parse_store(options.store) if options.store else None)
+                    parse_store(options.store, options.milvus_index) if options.store else None)
     extra = {
         "images_copied": options.copy_images,
         "columns": table.columns if table else [],
@@ -359,12 +360,9 @@ def add_to_index(
     embedding_seconds = time.monotonic() - embedding_started
     copied = bool(index.manifest.get("images_copied"))
     fresh = make_products(done, table, index.directory if copied else None)
-    replaced = set(done.ids)
-    keep = [i for i, pid in enumerate(index.ids) if pid not in replaced]
-    products = [index.products[i] for i in keep] + fresh
-    vectors = np.concatenate([np.asarray(index.vectors[keep]), done.matrix()])
-    commit(index, vectors, products)
-    report = Report(indexed=len(products), added=len(done.ids), skipped=done.failed,
+    replaced = frozenset(pid for pid in done.ids if pid in index)
+    manifest = change_index(index.directory, Change(removed=replaced, added=fresh, vectors=done.matrix()))
+    report = Report(indexed=manifest["count"], added=len(done.ids), skipped=done.failed,
                     embedding_seconds=embedding_seconds)
     if table:
         report.without_metadata = [pid for pid in done.ids if pid not in table.rows]
@@ -375,32 +373,11 @@ def add_to_index(
 def remove_from_index(index_dir: str | Path, ids: Sequence[str]) -> tuple[list[str], list[str]]:
     """Remove products by id; returns (removed, not found)."""
     index = Index.load(index_dir)
-    doomed = {pid for pid in ids if pid in index}
+    doomed = frozenset(pid for pid in ids if pid in index)
     missing = [pid for pid in ids if pid not in index]
     if doomed:
-        keep = [i for i, pid in enumerate(index.ids) if pid not in doomed]
         gone = [index.image_path(pid) for pid in doomed] if index.manifest.get("images_copied") else []
-        commit(index, np.asarray(index.vectors[keep]), [index.products[i] for i in keep])
+        change_index(index.directory, Change(removed=doomed))
         for path in gone:  # only after the commit: the old generation still needed them
             path.unlink(missing_ok=True)
     return sorted(doomed, key=sort_key), missing
-
-
-def commit(index: Index, vectors: np.ndarray, products: list[dict[str, Any]], ann: str | None = None,
-           **fields: Any) -> None:
-    """A new generation of an index with these rows; its extractor and settings carry over, fields are set."""
-    manifest = index.manifest
-    carried = ("images_copied", "columns", "source", "synced", "people")
-    extra = {key: manifest[key] for key in carried if key in manifest}
-    extra.update(fields)
-    kept = {role: entry for role, entry in manifest["files"].items() if role not in ("vectors", "probe", "products")}
-    write_index(
-        index.directory,
-        vectors=vectors,
-        products=products,
-        fingerprint=index.fingerprint,
-        probe=index.probe,
-        extra=extra,
-        keep_files=kept,
-        ann=ann or manifest.get("ann", "auto"),  # the graph is rebuilt for the new rows
-    )

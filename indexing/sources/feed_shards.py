@@ -11,8 +11,6 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
 from indexing.errors import BuildError, FashionIndexError
 from indexing.extract.embedder import Embedder, KerasEmbedder, probe_images
 from indexing.sources.build import Report, export_for_serving
@@ -23,6 +21,7 @@ from indexing.sources.options import DEFAULTS, BuildOptions
 from indexing.sources.shards import commit_shards
 from indexing.sources.sync import (
     Outcome,
+    PhotoVectors,
     SyncReport,
     assemble,
     fetch_and_embed,
@@ -30,11 +29,7 @@ from indexing.sources.sync import (
     vectors_by_photo,
 )
 from indexing.store.files import now
-from indexing.store.milvus import create_generation, mark_shard, parse_store, upsert_rows
-
-# A row's key is its product's position in the feed times this, plus the photo's place among the product's:
-# the same keys whichever shard writes them, in feed order, as one build would order them.
-PHOTOS_PER_PRODUCT = 64
+from indexing.store.milvus import create_generation, index_settings, mark_shard, parse_store, upsert_rows
 
 
 def build_feed_shard(feed: str | Path, out: str | Path, shard: tuple[int, int], *,
@@ -45,7 +40,7 @@ def build_feed_shard(feed: str | Path, out: str | Path, shard: tuple[int, int], 
     started = time.monotonic()
     if not options.store:
         raise FashionIndexError("a sharded build needs a Milvus store: the collection the shards fill")
-    out, (i, n), milvus = Path(out), shard, parse_store(options.store)
+    out, (i, n), milvus = Path(out), shard, parse_store(options.store, options.milvus_index)
     products = read_feed(feed, columns, MAX_FEED_BYTES)
     mine = [(position, p) for position, p in enumerate(products) if position % n == i - 1]
     embedder = embedder or KerasEmbedder(options.weights)
@@ -55,7 +50,8 @@ def build_feed_shard(feed: str | Path, out: str | Path, shard: tuple[int, int], 
     runner, exported, _ = export_for_serving(embedder, partial, options.export)
     probe = embedder.embed(probe_images())
     name = f"{milvus['collection']}_g1"
-    create_generation(milvus, name, int(probe.shape[1]), embedder.fingerprint, probe)
+    create_generation(milvus, name, int(probe.shape[1]), embedder.fingerprint, probe,
+                      index_settings(len(products), milvus.get("index_override")))
     vectors, resumed = vectors_by_photo(None, checkpoint)
     outcomes: dict[str, Outcome] = {}
     cache = ImageCache(out / FEED_IMAGES)
@@ -71,9 +67,10 @@ def build_feed_shard(feed: str | Path, out: str | Path, shard: tuple[int, int], 
     report = Report(added=embedded, resumed=resumed, skipped=fetched.failures,
                     embedding_seconds=time.monotonic() - embedding_started)
     if mark_shard(milvus, name, shard) == set(range(1, n + 1)):
-        extra = {"source": {"feed": str(feed), "columns": dict(columns or {}), "shards": n}, "synced": now(),
-                 "columns": sorted({c for _, p in mine for c in p.meta})}
-        report.indexed = commit_shards(out, milvus, name, embedder.fingerprint, probe, exported, partial, extra)
+        fields = {"source": {"feed": str(feed), "columns": dict(columns or {}), "shards": n}, "synced": now(),
+                  "columns": sorted({c for _, p in mine for c in p.meta}), "extractor": embedder.fingerprint,
+                  "files": {"extractor": exported} if exported else {}}
+        report.indexed = commit_shards(out, milvus, name, probe, partial, fields)
     else:
         report.exported = "other shards are still running: the last one to finish commits the index"
     report.seconds = time.monotonic() - started
@@ -81,14 +78,9 @@ def build_feed_shard(feed: str | Path, out: str | Path, shard: tuple[int, int], 
 
 
 def write_rows(milvus: dict[str, str], name: str, mine: list[tuple[int, FeedProduct]],
-               outcomes: Mapping[str, Outcome], vectors: Mapping[str, np.ndarray], fetched: SyncReport) -> int:
-    """This shard's products as rows of the collection, keyed by their place in the feed; how many."""
-    keys, rows, matrices = [], [], []
-    for position, product in mine:
-        product_rows, matrix = assemble([product], outcomes, vectors, fetched)
-        keys += [position * PHOTOS_PER_PRODUCT + j for j in range(min(len(product_rows), PHOTOS_PER_PRODUCT))]
-        rows += product_rows[:PHOTOS_PER_PRODUCT]
-        matrices.append(matrix[:PHOTOS_PER_PRODUCT])
+               outcomes: Mapping[str, Outcome], vectors: PhotoVectors, fetched: SyncReport) -> int:
+    """This shard's products as rows of the collection; how many."""
+    rows = assemble([product for _, product in mine], outcomes, vectors, fetched)
     if rows:
-        upsert_rows(milvus, name, np.array(keys, dtype=np.int64), np.concatenate(matrices), rows)
+        upsert_rows(milvus, name, vectors.matrix(rows), rows)
     return len(rows)

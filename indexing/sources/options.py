@@ -14,6 +14,7 @@ class BuildOptions:
     the ONNX export of a TensorFlow extractor (a third faster, and what the bot serves with). ann: the
     approximate-search graph, auto|on|off (None: auto for a new index, as it was for an existing one).
     store: keep vectors and products in Milvus (`milvus://HOST:PORT/COLLECTION` or a Milvus Lite *.db).
+    milvus_index: Milvus's vector index, `TYPE[:KEY=VALUE,...]` (None: exact below 100k rows, HNSW above).
     publish: commit the products embedded so far, now and then, for a bot to serve during a build.
     checkpoint_every: photos between checkpoints, what a kill -9 can cost. limit: the first N photos only.
     workers: parallel downloads of a feed's photos. on_checkpoint: called with the count done at each one."""
@@ -24,6 +25,7 @@ class BuildOptions:
     export: bool = True
     ann: str | None = None
     store: str | None = None
+    milvus_index: str | None = None
     overwrite: bool = False
     publish: bool = True
     progress: bool = True

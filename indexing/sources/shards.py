@@ -25,8 +25,16 @@ from indexing.sources.build import (
 from indexing.sources.catalogue import list_images, product_id, read_metadata
 from indexing.sources.checkpoint import Checkpoint, Embedded
 from indexing.sources.options import DEFAULTS, BuildOptions
-from indexing.store.files import name_collection
-from indexing.store.milvus import create_generation, mark_shard, parse_store, row_count, upsert_rows
+from indexing.store.files import commit, next_generation
+from indexing.store.milvus import (
+    create_generation,
+    index_settings,
+    mark_shard,
+    parse_store,
+    row_count,
+    upsert_rows,
+)
+from indexing.store.milvus_store import MilvusStore, facets_of, finish_collection
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -42,12 +50,12 @@ def build_shard(sources: Sequence[str | Path], out: str | Path, shard: tuple[int
                 options: BuildOptions = DEFAULTS) -> Report:
     """Embed the photos at positions i-1, i-1+n, ... of the sorted catalogue into generation 1 of store.
 
-    Rows are keyed by their position in the whole catalogue, so N shards write what one build would.
+    Rows are keyed by product and photo, so N shards write what one build would.
     """
     started = time.monotonic()
     if not options.store:
         raise FashionIndexError("a sharded build needs a Milvus store: the collection the shards fill")
-    out, (i, n), milvus = Path(out), shard, parse_store(options.store)
+    out, (i, n), milvus = Path(out), shard, parse_store(options.store, options.milvus_index)
     files = list_images(sources)[:options.limit]
     if not files:
         raise BuildError(f"no images found in {', '.join(map(str, sources))}")
@@ -60,17 +68,16 @@ def build_shard(sources: Sequence[str | Path], out: str | Path, shard: tuple[int
     checkpoint = Checkpoint.open(partial, spec)
     finished = checkpoint.finished_ids()
     todo = [f for _, f in mine if product_id(f) not in finished]
-    position_of = {product_id(f): position for position, f in mine}
     runner, exported, _ = export_for_serving(embedder, partial, options.export)
     probe = embedder.embed(probe_images())
     name = f"{milvus['collection']}_g1"
-    create_generation(milvus, name, int(probe.shape[1]), embedder.fingerprint, probe)
+    create_generation(milvus, name, int(probe.shape[1]), embedder.fingerprint, probe,
+                      index_settings(len(files), milvus.get("index_override")))
 
     def commit(part: Embedded) -> None:
         # The rows first, then the checkpoint: a crash between them writes the same rows again, harmlessly.
         if part.ids:
-            upsert_rows(milvus, name, np.array([position_of[pid] for pid in part.ids]), part.matrix(),
-                        make_products(part, table, None))
+            upsert_rows(milvus, name, part.matrix(), make_products(part, table, None))
         checkpoint.save(part)
 
     bar = progress_bar(len(mine), len(mine) - len(todo), f"shard {i}/{n}", options.progress)
@@ -81,22 +88,27 @@ def build_shard(sources: Sequence[str | Path], out: str | Path, shard: tuple[int
     report = Report(added=len(todo), resumed=len(mine) - len(todo), skipped=done.failed,
                     embedding_seconds=time.monotonic() - embedding_started)
     if mark_shard(milvus, name, shard) == set(range(1, n + 1)):
-        report.indexed = commit_shards(out, milvus, name, embedder.fingerprint, probe, exported, partial,
-                                       {"columns": table.columns if table else [], "images_copied": False,
-                                        "source": {"images": [str(Path(s).resolve()) for s in sources],
-                                                   "metadata": str(metadata or ""), "shards": n}})
+        report.indexed = commit_shards(out, milvus, name, probe, partial, {
+            "columns": table.columns if table else [], "images_copied": False, "extractor": embedder.fingerprint,
+            "files": {"extractor": exported} if exported else {},
+            "source": {"images": [str(Path(s).resolve()) for s in sources], "metadata": str(metadata or ""),
+                       "shards": n}})
     else:
         report.exported = "other shards are still running: the last one to finish commits the index"
     report.seconds = time.monotonic() - started
     return report
 
 
-def commit_shards(out: Path, milvus: dict[str, str], name: str, fingerprint: dict[str, Any], probe: np.ndarray,
-                  exported: dict[str, Any], partial: Path, extra: dict[str, Any]) -> int:
-    """Every shard is in the collection: name it in this folder's manifest, with this shard's extractor export."""
-    if exported:
+def commit_shards(out: Path, milvus: dict[str, Any], name: str, probe: np.ndarray, partial: Path,
+                  fields: dict[str, Any]) -> int:
+    """Every shard is in the collection: serve it under the catalogue's name, and name it in this folder's
+    manifest, with this shard's extractor export (from partial). fields: the manifest's own (files, extractor)."""
+    if "extractor" in fields["files"]:
         shutil.copyfile(partial / ONNX_FILE, out / ONNX_FILE)
+    finish_collection(milvus, name, facets_of(MilvusStore(milvus | {"collection": name}).records()))
     count = row_count(milvus, name)
-    name_collection(out, milvus, name, count, fingerprint, probe, extra,
-                    keep_files={"extractor": exported} if exported else None)
+    previous, generation = next_generation(out)
+    index = index_settings(count, milvus.get("index_override"))
+    commit(out, previous, generation, {**fields, "count": count, "dim": int(probe.shape[1]), "ann": "off",
+                                       "store": {**milvus, "kind": "milvus", "index": index}}, probe)
     return count

@@ -22,15 +22,16 @@ from indexing.extract.embedder import DIM, Embedder, KerasEmbedder, probe_images
 from indexing.extract.exported import ONNX_FILE
 from indexing.extract.extractor import open_embedder
 from indexing.extract.images import load_image
-from indexing.sources.build import Doubling, commit, embed_in_chunks, export_for_serving, progress_bar
+from indexing.sources.build import Doubling, embed_in_chunks, export_for_serving, progress_bar
 from indexing.sources.catalogue_people import measure_people
 from indexing.sources.checkpoint import Checkpoint, Embedded
 from indexing.sources.download import FEED_IMAGES, Fetched, ImageCache
 from indexing.sources.feeds import MAX_FEED_BYTES, FeedProduct, read_feed
 from indexing.sources.options import DEFAULTS, BuildOptions
-from indexing.store.files import MANIFEST, now, update_manifest, write_index
+from indexing.store.files import MANIFEST, change_index, now, write_index
 from indexing.store.index import Index
 from indexing.store.milvus import parse_store
+from indexing.store.vector_store import Change, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,8 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
         publisher = Publisher(index_dir, products, vectors, outcomes, {
             "fingerprint": runner.fingerprint, "probe": embedder.embed(probe_images()),
             "keep_files": {"extractor": exported} if exported else None, "ann": options.ann or "auto",
-            "store": parse_store(options.store) if options.store else None}, Doubling(options.checkpoint_every))
+            "store": parse_store(options.store, options.milvus_index) if options.store else None},
+            Doubling(options.checkpoint_every))
         if options.publish:
             options = replace(options, on_checkpoint=publisher.after(options.on_checkpoint))
     try:
@@ -128,32 +130,55 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
     finally:
         cache.close()
     report = SyncReport(embedded=embedded + resumed)
-    rows, matrix = assemble(products, outcomes, vectors, report)
-    compare(old, rows, report)
+    rows = assemble(products, outcomes, vectors, report)
     if not rows:  # every photo failed: a server down, not a shop with nothing to sell
         report.write(index_dir / REPORT)
         raise BuildError(f"no product of the feed has a usable photo (details in {index_dir / REPORT}); "
                          "the index is left as it was")
     extra = {"source": {"feed": str(feed), "columns": dict(columns or {})}, "synced": now(),
              "columns": sorted({c for row in rows for c in row["meta"]})}
-    if old is not None and (report.added or report.removed or report.updated):
-        commit(old, matrix, rows, options.ann, **extra)
-    elif old is not None:
-        update_manifest(index_dir, synced=now())
-    else:
-        assert publisher is not None
-        people = measure_people([index_dir / row["image"] for row in rows])
-        publisher.commit(rows, matrix, {**extra, "people": people} if people else extra)
     # Photos of the generation just replaced stay one more sync: a bot may still be sending them.
     in_use = {Path(row["image"]).name for row in rows}
     if old is not None:
-        in_use |= {Path(image or "").name for image in old.products.images}
+        before = list(old.store.records())
+        in_use |= {Path(record["image"] or "").name for record in before}
+        change = diff(before, rows, report)
+        added = list(change.added)
+        change_index(index_dir, replace(change, vectors=vectors.matrix(added, old.store)), **extra)
+    else:
+        assert publisher is not None
+        people = measure_people([index_dir / row["image"] for row in rows])
+        publisher.commit(rows, vectors.matrix(rows), {**extra, "people": people} if people else extra)
+        report.added = len({row["id"] for row in rows})
     cache.prune(in_use)
     checkpoint.remove()
     report.products = len({row["id"] for row in rows})
     report.seconds = time.monotonic() - started
     report.write(index_dir / REPORT)
     return report
+
+
+@dataclass
+class PhotoVectors:
+    """The photos whose vectors are known, by the sha1 of their bytes: those the index holds (not loaded: a sync
+    writes only the rows that change) and those embedded by this run (held)."""
+
+    stored: set[str]
+    new: dict[str, np.ndarray]
+
+    def __contains__(self, sha1: object) -> bool:
+        return sha1 in self.new or sha1 in self.stored
+
+    def __setitem__(self, sha1: str, vector: np.ndarray) -> None:
+        self.new[sha1] = vector
+
+    def matrix(self, rows: Sequence[Mapping[str, Any]], store: VectorStore | None = None) -> np.ndarray:
+        """The rows' vectors: those embedded by this run, the rest read from the store in one query."""
+        missing = [row["photo"] for row in rows if row["photo"] not in self.new]
+        stored = store.photo_vectors(missing) if store is not None and missing else {}
+        if not rows:
+            return np.zeros((0, DIM), np.float32)
+        return np.stack([self.new.get(row["photo"], stored.get(row["photo"])) for row in rows]).astype(np.float32)
 
 
 @dataclass
@@ -164,7 +189,7 @@ class Publisher:
 
     index_dir: Path
     products: Sequence[FeedProduct]
-    vectors: Mapping[str, np.ndarray]
+    vectors: PhotoVectors
     outcomes: Mapping[str, Outcome]
     keep: dict[str, Any]  # write_index's arguments that every generation of this build shares
     schedule: Doubling
@@ -182,9 +207,10 @@ class Publisher:
         settled = [p for p in self.products if all(url in self.outcomes for url in p.images)]
         if len(settled) == len(self.products):  # the final commit follows at once
             return
-        rows, matrix = assemble(settled, self.outcomes, self.vectors, SyncReport())
+        rows = assemble(settled, self.outcomes, self.vectors, SyncReport())
         if rows:
-            self.commit(rows, matrix, {"building": {"done": len(settled), "total": len(self.products)}})
+            progress = {"building": {"done": len(settled), "total": len(self.products)}}
+            self.commit(rows, self.vectors.matrix(rows), progress)
 
     def commit(self, rows: list[dict[str, Any]], matrix: np.ndarray, extra: dict[str, Any]) -> None:
         write_index(self.index_dir, vectors=matrix, products=rows, extra=extra, **self.keep)
@@ -200,23 +226,17 @@ def open_runner(index_dir: Path, old: Index | None, embedder: Embedder | None, e
     return runner, exported
 
 
-def vectors_by_photo(old: Index | None, checkpoint: Checkpoint) -> tuple[dict[str, np.ndarray], int]:
-    """sha1 of a photo's bytes -> its vector, for every photo that needs no embedding; and how many of
-    them an interrupted run embedded."""
-    known: dict[str, np.ndarray] = {}
-    if old is not None:
-        matrix = np.asarray(old.vectors)
-        for row, photo in enumerate(old.products.photos):
-            if photo:
-                known.setdefault(photo, matrix[row])
+def vectors_by_photo(old: Index | None, checkpoint: Checkpoint) -> tuple[PhotoVectors, int]:
+    """The photos that need no embedding (those the index holds, and those an interrupted run embedded), and
+    how many of them that run embedded."""
     done = checkpoint.load()
-    for photo, vector in zip(done.photos, done.matrix(), strict=True):
-        known[photo] = vector
+    known = PhotoVectors({photo for photo in (r["photo"] for r in old.store.records()) if photo} if old else set(),
+                         dict(zip(done.photos, done.matrix(), strict=True)))
     return known, len(done.photos)
 
 
 def fetch_and_embed(products: Sequence[FeedProduct], cache: ImageCache, runner: Embedder,
-                    vectors: dict[str, np.ndarray], options: BuildOptions, outcomes: dict[str, Outcome]
+                    vectors: PhotoVectors, options: BuildOptions, outcomes: dict[str, Outcome]
                     ) -> Iterator[Embedded]:
     """Fetch every photo (a few at a time) into outcomes, and embed the new ones while the next are downloading:
     each batch embedded, as it is (its vectors also go into vectors, by the photo's sha1)."""
@@ -285,7 +305,7 @@ def take(outcome: Outcome, outcomes: dict[str, Outcome], queued: set[str], batch
         embedding.refresh()
 
 
-def fetch_one(cache: ImageCache, url: str, vectors: Mapping[str, np.ndarray], decoding: threading.Semaphore
+def fetch_one(cache: ImageCache, url: str, vectors: PhotoVectors, decoding: threading.Semaphore
               ) -> Outcome:
     """In a download thread: the photo, decoded too if its vector is not known."""
     try:
@@ -305,11 +325,10 @@ def fetch_one(cache: ImageCache, url: str, vectors: Mapping[str, np.ndarray], de
         return Outcome(url, error=f"{url}: {exc}")
 
 
-def assemble(products: Sequence[FeedProduct], outcomes: Mapping[str, Outcome], vectors: Mapping[str, np.ndarray],
-             report: SyncReport) -> tuple[list[dict[str, Any]], np.ndarray]:
+def assemble(products: Sequence[FeedProduct], outcomes: Mapping[str, Outcome], vectors: PhotoVectors,
+             report: SyncReport) -> list[dict[str, Any]]:
     """The index's rows in feed order: a row per usable photo of each product, the main photo first."""
     rows: list[dict[str, Any]] = []
-    matrix: list[np.ndarray] = []
     for product in products:
         photos: dict[str, Fetched] = {}
         for url in product.images:
@@ -324,22 +343,29 @@ def assemble(products: Sequence[FeedProduct], outcomes: Mapping[str, Outcome], v
         for sha1, fetched in photos.items():
             rows.append({"id": product.id, "image": f"{FEED_IMAGES}/{fetched.file.name}", "photo": sha1,
                          "meta": product.meta})
-            matrix.append(vectors[sha1])
-    return rows, (np.stack(matrix).astype(np.float32) if matrix else np.zeros((0, DIM), np.float32))
+    return rows
 
 
-def compare(old: Index | None, rows: Sequence[dict[str, Any]], report: SyncReport) -> None:
-    """Count products added, removed, updated (attributes or photos) and unchanged against the old index."""
-    def products(records: Any) -> dict[str, tuple[dict[str, str], list[str]]]:
-        out: dict[str, tuple[dict[str, str], list[str]]] = {}
+def diff(before: Iterable[Mapping[str, Any]], rows: Sequence[dict[str, Any]], report: SyncReport) -> Change:
+    """What the index must change to hold rows, and the count of products added, removed, updated (attributes
+    or photos) and unchanged. A product whose photos changed has its rows replaced; one whose attributes
+    changed only, its attributes: no vector is written again."""
+    def products(records: Iterable[Mapping[str, Any]]) -> dict[str, tuple[Mapping[str, Any], list[str]]]:
+        """id -> (attributes, photos: the main one first, then the rest in order of their hashes). The main photo is
+        a product's first record, or the one marked main (a store that keeps no order)."""
+        out: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
         for record in records:
-            out.setdefault(record["id"], (record.get("meta", {}), []))[1].append(record.get("photo"))
-        return out
+            photos = out.setdefault(record["id"], (record.get("meta", {}), []))[1]
+            photos.insert(0 if record.get("main") else len(photos), record.get("photo") or "")
+        return {pid: (meta, photos[:1] + sorted(photos[1:])) for pid, (meta, photos) in out.items()}
 
-    after = products(rows)
-    before = products(old.products) if old is not None else {}
-    report.added = sum(1 for pid in after if pid not in before)
-    report.removed = sum(1 for pid in before if pid not in after)
-    both = [pid for pid in after if pid in before]
-    report.updated = sum(1 for pid in both if after[pid] != before[pid])
-    report.unchanged = len(both) - report.updated
+    after, old = products(rows), products(before)
+    new_photos = {pid for pid in after if pid not in old or after[pid][1] != old[pid][1]}
+    updated = {pid: meta for pid, (meta, _) in after.items() if pid in old and pid not in new_photos
+               and meta != old[pid][0]}
+    report.added = sum(1 for pid in after if pid not in old)
+    report.removed = sum(1 for pid in old if pid not in after)
+    report.updated = len(updated) + len(new_photos) - report.added
+    report.unchanged = sum(1 for pid in after if pid in old) - report.updated
+    removed = frozenset(pid for pid in old if pid not in after or pid in new_photos)
+    return Change(removed=removed, added=[row for row in rows if row["id"] in new_photos], updated=updated)

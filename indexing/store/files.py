@@ -15,12 +15,13 @@ import numpy as np
 
 from indexing.errors import FashionIndexError, IndexFormatError
 from indexing.extract.embedder import file_entry, sha256_file
-from indexing.store.ann import graph_writer
-from indexing.store.ann import wanted as wanted_graph
+from indexing.store.vector_store import Change, kind_of, open_store, store_class
 
 FORMAT = "fashion-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+# Roles of the files that hold the catalogue's rows (in the folder): a new base replaces them all.
+ROW_FILES = ("vectors", "products", "ann", "changes")
 
 
 def now() -> str:
@@ -85,14 +86,18 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 def checked_file(directory: Path, manifest: Mapping[str, Any], role: str) -> Path:
     """The path of one data file named by the manifest, after checking its size and checksum."""
-    entry = manifest["files"].get(role)
+    return checked_entry(directory, manifest["files"].get(role), role)
+
+
+def checked_entry(directory: Path, entry: Any, role: str, verify: bool = True) -> Path:
+    """The path of a data file from its manifest entry, after checking its size (and checksum, if verify)."""
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
         raise IndexFormatError(f"index {directory}: the manifest names no {role} file")
     name = entry["name"]
     path = directory / name
     if Path(name).name != name or not path.is_file():
         raise IndexFormatError(f"index {directory}: {role} file {name!r} is missing")
-    if path.stat().st_size != entry.get("bytes") or sha256_file(path) != entry.get("sha256"):
+    if path.stat().st_size != entry.get("bytes") or (verify and sha256_file(path) != entry.get("sha256")):
         raise IndexFormatError(
             f"index {directory}: {name} does not match its checksum (corrupt or tampered with)"
         )
@@ -103,14 +108,14 @@ def add_file(directory: Path, role: str, entry: dict[str, Any]) -> None:
     """Name one more data file (already written beside it) in an index's manifest, atomically."""
     manifest = read_manifest(directory)
     manifest["files"][role] = entry
-    atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+    atomic_write(directory / MANIFEST, json_bytes(manifest, indent=2))
 
 
 def update_manifest(directory: Path, **fields: Any) -> None:
     """Set top-level manifest fields (not the data files), atomically; the generation stays."""
     manifest = read_manifest(directory)
     manifest.update(fields)
-    atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+    atomic_write(directory / MANIFEST, json_bytes(manifest, indent=2))
 
 
 def load_npy(path: Path, *, mmap: bool) -> np.ndarray:
@@ -143,83 +148,78 @@ def write_index(
     ann: str = "auto",
     store: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Commit a new generation of the index in place; a crash at any point leaves the old one whole.
+    """Commit a whole catalogue as the index's next generation; a crash at any point leaves the old one whole.
 
     Data files carry the generation in their names and the manifest is replaced last, atomically,
     so readers only ever see a complete set. keep_files: manifest file entries to carry over as is.
-    ann: auto|on|off, whether to build the approximate-search graph (auto: for large catalogues).
-    store: {"uri", "collection"} of a Milvus that holds the vectors and products (indexing/store/milvus.py) instead
+    ann: auto|on|off, whether the folder builds the approximate-search graph (auto: for large catalogues).
+    store: {"uri", "collection"} of a Milvus that holds the rows (indexing/store/milvus_store.py) instead
     of this folder; a folder whose manifest names one keeps it.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.shape[0] != len(products):
         raise FashionIndexError("vectors and products differ in length")
     previous, generation = next_generation(directory)
-    files = {role: entry for role, entry in (keep_files or {}).items() if role not in ("ann", "vectors", "products")}
     store = dict(store or previous.get("store") or {})
-    payloads: dict[str, tuple[str, bytes | Callable[[BinaryIO], None]]] = {
-        "probe": (f"probe-{generation}.npy", npy_writer(np.asarray(probe, dtype=np.float32))),
-    }
-    if store:
-        from indexing.store.milvus import write_generation
-
-        store = {"uri": store["uri"], "collection": store["collection"],
-                 "current": write_generation(store, generation, vectors, products, fingerprint, probe)}
-    else:
-        payloads["vectors"] = (f"vectors-{generation}.npy", npy_writer(vectors))
-        payloads["products"] = (f"products-{generation}.json",
-                                json.dumps(products, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-        if wanted_graph(ann, len(products)):
-            payloads["ann"] = (f"ann-{generation}.faiss", graph_writer(vectors))
-    for role, (name, data) in payloads.items():
-        atomic_write(directory / name, data)
-        files[role] = file_entry(directory / name)
-    return commit_manifest(directory, previous, generation, files, vectors.shape, fingerprint, ann, store, extra)
+    settings = {"ann": ann, "store": store, "extractor": dict(fingerprint), "probe": probe}
+    written = store_class(kind_of({"store": store})).write_all(directory, generation, vectors, products, settings)
+    kept = {role: entry for role, entry in (keep_files or {}).items() if role not in ROW_FILES}
+    manifest = {**written, "files": {**kept, **written["files"]}, "ann": ann, "extractor": dict(fingerprint),
+                "dim": int(vectors.shape[1]), **(extra or {})}
+    return commit(directory, previous, generation, manifest, probe)
 
 
-def name_collection(directory: Path, store: Mapping[str, str], current: str, count: int,
-                    fingerprint: Mapping[str, Any], probe: np.ndarray, extra: Mapping[str, Any] | None = None,
-                    keep_files: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Commit, as the next generation, a Milvus collection that already holds its rows (a sharded build)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    previous, generation = next_generation(directory)
-    files = dict(keep_files or {})
-    atomic_write(directory / f"probe-{generation}.npy", npy_writer(np.asarray(probe, dtype=np.float32)))
-    files["probe"] = file_entry(directory / f"probe-{generation}.npy")
-    store = {"uri": store["uri"], "collection": store["collection"], "current": current}
-    return commit_manifest(directory, previous, generation, files, (count, probe.shape[1]), fingerprint, "off",
-                           store, extra)
+def change_index(directory: Path, change: Change, *, compact: bool = False, **fields: Any) -> dict[str, Any]:
+    """Commit a change (rows added, removed, attributes updated) as the next generation, writing only its rows;
+    then fold everything into one base if that is due (or compact asks for it). fields: manifest fields to set."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    if change:
+        store = open_store(directory, manifest, verify=False)
+        generation = int(manifest.get("generation", 0)) + 1
+        manifest = commit(directory, manifest, generation, {**manifest, **store.apply(change, generation), **fields})
+    elif fields:
+        update_manifest(directory, **fields)
+        manifest = read_manifest(directory)
+    store = open_store(directory, manifest, verify=False)
+    if compact or store.due_for_compaction():
+        generation = int(manifest.get("generation", 0)) + 1
+        manifest = commit(directory, manifest, generation, {**manifest, **store.compact(generation,
+                                                                                          manifest.get("ann", "auto"))})
+    return manifest
 
 
-def commit_manifest(directory: Path, previous: Mapping[str, Any], generation: int, files: dict[str, Any],
-                    shape: tuple[int, ...], fingerprint: Mapping[str, Any], ann: str,
-                    store: Mapping[str, str] | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Replace the manifest (the commit), then delete what no generation being served still needs."""
+def commit(directory: Path, previous: Mapping[str, Any], generation: int, fields: Mapping[str, Any],
+           probe: np.ndarray | None = None) -> dict[str, Any]:
+    """Replace the manifest (the commit), then delete what no generation being served still needs.
+
+    fields: the new manifest's content; probe: the extractor's probe vectors, written anew (else kept)."""
+    files = dict(fields["files"])
+    if probe is not None:
+        atomic_write(directory / f"probe-{generation}.npy", npy_writer(np.asarray(probe, dtype=np.float32)))
+        files["probe"] = file_entry(directory / f"probe-{generation}.npy")
     manifest = {
+        **{key: value for key, value in fields.items() if key not in ("files", "segments")},
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "generation": generation,
-        "count": int(shape[0]),
-        "dim": int(shape[1]) if len(shape) == 2 else 0,
         "dtype": "float32",
         "created": previous.get("created", now()),
         "updated": now(),
-        "extractor": dict(fingerprint),
         "files": files,
-        "ann": ann,
-        **({"store": dict(store)} if store else {}),
-        **(extra or {}),
+        **({"segments": fields["segments"]} if fields.get("segments") else {}),
     }
-    atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
-    if store:
-        from indexing.store.milvus import drop_old_generations
-
-        drop_old_generations(store, generation)
+    atomic_write(directory / MANIFEST, json_bytes(manifest, indent=2))
     referenced = {entry["name"] for entry in files.values()}
-    for pattern in ("*-*.npy", "products-*.json", "ann-*.faiss"):
+    referenced |= {entry["name"] for segment in manifest.get("segments", []) for entry in segment.values()}
+    for pattern in ("*-*.npy", "products-*.json", "changes-*.json", "ann-*.faiss"):
         for stale in directory.glob(pattern):
             if stale.name not in referenced:
                 stale.unlink(missing_ok=True)
     return manifest
+
+
+def json_bytes(value: Any, indent: int | None = None) -> bytes:
+    separators = None if indent else (",", ":")
+    return json.dumps(value, ensure_ascii=False, indent=indent, separators=separators).encode("utf-8")

@@ -1,14 +1,15 @@
-"""The catalogue's vectors and products in Milvus (standalone, or a Milvus Lite file) instead of the index folder.
+"""Talking to Milvus (a server, or a Milvus Lite file): the client, the collections' schema, writing rows, aliases.
 
-The folder keeps the manifest and the exported extractor; each generation is a collection of its own
-(`<name>_g<N>`), written whole before the manifest names it, so a reader never sees a half-written catalogue.
-The extractor's fingerprint and probe vectors are stored with the collection: a replica elsewhere still
-refuses to serve it with another extractor. Needs pymilvus (and milvus-lite for a file): the 'scale' extra.
+A whole build writes a collection of its own (`<name>_g<N>`), then points the alias `<name>` at it in one step;
+changes are written in place. The extractor's fingerprint and probe vectors are stored with the collection: a
+replica elsewhere still refuses to serve it with another extractor. Needs pymilvus (and milvus-lite for a file):
+the 'scale' extra.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import time
@@ -18,27 +19,40 @@ from typing import Any
 
 import numpy as np
 
-from indexing.errors import FashionIndexError, IndexFormatError
+from indexing.errors import FashionIndexError
 from indexing.extract.embedder import DIM
+from indexing.store.ann import AUTO_THRESHOLD
 
 DEFAULT_COLLECTION = "fashion"
 INSERT_BATCH = 500
 SEARCH_LIMIT = 16_384  # Milvus's own cap on one search's results
-KEEP_GENERATIONS = 2  # the one being served and the one before it, for readers that have not switched yet
+# Milvus's index types this project offers: build parameters, and default search parameters (recall@5 measured in
+# benchmarks/results: "milvus").
+INDEXES: dict[str, tuple[dict[str, int], dict[str, int]]] = {
+    "FLAT": ({}, {}),
+    "HNSW": ({"M": 16, "efConstruction": 200}, {"ef": 128}),
+    "IVF_FLAT": ({"nlist": 1024}, {"nprobe": 32}),
+    "IVF_SQ8": ({"nlist": 1024}, {"nprobe": 32}),
+}
 RETRIES = 5
 
 
-def parse_store(spec: str) -> dict[str, str]:
-    """`milvus://HOST:PORT/COLLECTION`, or a Milvus Lite file (`catalogue.db`, optionally `catalogue.db#name`)."""
+def parse_store(spec: str, index: str | None = None) -> dict[str, str]:
+    """`milvus://HOST:PORT/COLLECTION`, or a Milvus Lite file (`catalogue.db`, optionally `catalogue.db#name`).
+    index: the vector index to use whatever the catalogue's size (see index_settings); None: chosen by size."""
+    if index:
+        index_settings(0, index)  # a bad choice is told now, before anything is embedded
+    override = {"index_override": index} if index else {}
     match = re.match(r"^milvus://([^/:]+):(\d+)(?:/([A-Za-z_][A-Za-z0-9_]*))?/?$", spec)
     if match:
-        return {"uri": f"http://{match.group(1)}:{match.group(2)}", "collection": match.group(3) or DEFAULT_COLLECTION}
+        return {"uri": f"http://{match.group(1)}:{match.group(2)}",
+                "collection": match.group(3) or DEFAULT_COLLECTION, **override}
     path, _, name = spec.partition("#")
     if not path.endswith(".db"):
         raise FashionIndexError(f"--store {spec!r}: use milvus://HOST:PORT/COLLECTION or a Milvus Lite file *.db")
     if name and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
         raise FashionIndexError(f"--store {spec!r}: a collection name is letters, digits and _")
-    return {"uri": str(Path(path).resolve()), "collection": name or DEFAULT_COLLECTION}
+    return {"uri": str(Path(path).resolve()), "collection": name or DEFAULT_COLLECTION, **override}
 
 
 _clients: dict[str, Any] = {}
@@ -72,35 +86,43 @@ def retried(call: Any, *args: Any, **kwargs: Any) -> Any:
         raise FashionIndexError(f"Milvus refused {getattr(call, '__name__', 'a call')}: {exc}") from exc
 
 
-def write_generation(store: Mapping[str, str], generation: int, vectors: np.ndarray,
-                     products: Sequence[dict[str, Any]], fingerprint: Mapping[str, Any], probe: np.ndarray) -> str:
-    """Write a generation's rows into a new collection; its name. Row number = position, as in the folder."""
-    name = f"{store['collection']}_g{generation}"
-    if client(store["uri"]).has_collection(name):  # left by a crash before the manifest named it
-        client(store["uri"]).drop_collection(name)
-    create_generation(store, name, int(vectors.shape[1]), fingerprint, probe)
-    upsert_rows(store, name, np.arange(len(products)), vectors, products)
-    return name
+def index_settings(count: int, override: str | None = None) -> dict[str, Any]:
+    """The vector index a collection of count rows gets: exact (FLAT) below AUTO_THRESHOLD, HNSW above.
+    override: `TYPE` or `TYPE:KEY=VALUE,...` (search parameters, e.g. `HNSW:ef=256`, `IVF_SQ8:nprobe=32`)."""
+    kind, _, params = (override or "auto").partition(":")
+    kind = kind.upper()
+    if kind == "AUTO":
+        kind = "HNSW" if count >= AUTO_THRESHOLD else "FLAT"
+    if kind not in INDEXES:
+        raise FashionIndexError(f"--milvus-index {override!r}: one of auto, {', '.join(INDEXES)}")
+    search = dict(INDEXES[kind][1])
+    for pair in filter(None, params.split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep or not value.isdigit():
+            raise FashionIndexError(f"--milvus-index {override!r}: search parameters are KEY=NUMBER, e.g. ef=256")
+        search[key.strip()] = int(value)
+    return {"type": kind, "search": search}
 
 
 def create_generation(store: Mapping[str, str], name: str, dim: int, fingerprint: Mapping[str, Any],
-                      probe: np.ndarray) -> None:
+                      probe: np.ndarray, index: Mapping[str, Any]) -> None:
     """An empty collection for a generation, labelled with the extractor; one that exists is kept (shards)."""
     from pymilvus import DataType, MilvusClient
 
     milvus = client(store["uri"])
     if not retried(milvus.has_collection, name):
         schema = MilvusClient.create_schema(auto_id=False)
-        schema.add_field("row", DataType.INT64, is_primary=True)
+        schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
         for key in ("id", "image", "photo"):
             schema.add_field(key, DataType.VARCHAR, max_length=4096)
+        schema.add_field("main", DataType.BOOL)  # the product's first photo: counts products, not photos
         schema.add_field("meta", DataType.JSON)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-        index = milvus.prepare_index_params()
-        index.add_index("vector", index_type="FLAT", metric_type="IP")  # exact, like the folder's scan
+        params = milvus.prepare_index_params()
+        params.add_index("vector", index_type=index["type"], metric_type="IP", params=INDEXES[index["type"]][0])
         try:
             # Strong: a bot that switches to a generation just written must read all of it.
-            milvus.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+            milvus.create_collection(name, schema=schema, index_params=params, consistency_level="Strong")
         except Exception:  # another shard created it a moment ago
             if not retried(milvus.has_collection, name):
                 raise
@@ -112,17 +134,42 @@ def create_generation(store: Mapping[str, str], name: str, dim: int, fingerprint
     retried(milvus.alter_collection_properties, name, properties=labels)
 
 
-def upsert_rows(store: Mapping[str, str], name: str, positions: np.ndarray, vectors: np.ndarray,
-                products: Sequence[dict[str, Any]]) -> None:
-    """Write rows at these positions (their primary keys); writing a row again replaces it."""
+def row_key(record: Mapping[str, Any]) -> str:
+    """A row's primary key, from its product and photo, so that writing a photo again replaces its row. A digest:
+    pymilvus's query iterator writes the last key into a filter unescaped, and an id may hold quotes."""
+    photo = record.get("photo") or record.get("image") or ""
+    return hashlib.blake2b(f"{record['id']}\0{photo}".encode(), digest_size=16).hexdigest()
+
+
+def upsert_rows(store: Mapping[str, str], name: str, vectors: np.ndarray, records: Sequence[dict[str, Any]]) -> None:
+    """Write these rows (whole products: a product's first row is its main photo); a row written again replaces it."""
     milvus = client(store["uri"])
-    for start in range(0, len(products), INSERT_BATCH):
+    seen: set[str] = set()
+    main = [not (r["id"] in seen or seen.add(r["id"])) for r in records]  # type: ignore[func-returns-value]
+    for start in range(0, len(records), INSERT_BATCH):
         retried(milvus.upsert, name, [
-            {"row": int(positions[start + i]), "id": p["id"], "image": p.get("image") or "",
-             "photo": p.get("photo") or "", "meta": p.get("meta", {}), "vector": vectors[start + i].tolist()}
-            for i, p in enumerate(products[start : start + INSERT_BATCH])
+            {"key": row_key(p), "id": p["id"], "image": p.get("image") or "", "photo": p.get("photo") or "",
+             "main": main[start + i], "meta": p.get("meta", {}), "vector": np.asarray(vectors[start + i]).tolist()}
+            for i, p in enumerate(records[start : start + INSERT_BATCH])
         ])
     retried(milvus.flush, name)
+
+
+def copy_rows(store: Mapping[str, str], source: str, target: str) -> None:
+    """Every row of one collection into another, a batch at a time, as they are."""
+    milvus = client(store["uri"])
+    iterator = milvus.query_iterator(source, batch_size=INSERT_BATCH, output_fields=["*"])
+    try:
+        while batch := iterator.next():
+            retried(milvus.upsert, target, [dict(row) for row in batch])
+    finally:
+        iterator.close()
+    retried(milvus.flush, target)
+
+
+def probe_of(properties: Mapping[str, str]) -> np.ndarray:
+    """The probe vectors that a collection is labelled with."""
+    return np.frombuffer(base64.b64decode(properties["fashion.probe"]), np.float32).reshape(-1, DIM)
 
 
 def mark_shard(store: Mapping[str, str], name: str, shard: tuple[int, int]) -> set[int]:
@@ -145,52 +192,23 @@ def row_count(store: Mapping[str, str], name: str) -> int:
     return int(retried(client(store["uri"]).query, name, filter="", output_fields=["count(*)"])[0]["count(*)"])
 
 
-def drop_old_generations(store: Mapping[str, str], generation: int) -> None:
-    milvus = client(store["uri"])
-    prefix = f"{store['collection']}_g"
-    for name in milvus.list_collections():
-        number = name[len(prefix):]
-        if name.startswith(prefix) and number.isdigit() and int(number) <= generation - KEEP_GENERATIONS:
-            milvus.drop_collection(name)
-
-
-class MilvusRows:
-    """A generation's collection read like the folder's vector matrix: by positions, or whole."""
-
-    def __init__(self, store: Mapping[str, str], name: str, keys: np.ndarray, dim: int):
-        self.milvus, self.name = client(store["uri"]), name
-        self.keys = keys  # position -> primary key, ascending (a sharded build's failed photos leave gaps)
-        self.shape = (len(keys), dim)
-        self.dtype = np.dtype(np.float32)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, positions: Any) -> np.ndarray:
-        wanted = np.arange(self.shape[0])[positions]
-        return self.fetch(np.atleast_1d(wanted)).reshape((*np.shape(wanted), self.shape[1]))
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.fetch(np.arange(self.shape[0]))
-
-    def fetch(self, positions: np.ndarray) -> np.ndarray:
-        out = np.empty((len(positions), self.shape[1]), np.float32)
-        for start in range(0, len(positions), INSERT_BATCH):
-            chunk = [int(k) for k in self.keys[positions[start : start + INSERT_BATCH]]]
-            found = {r["row"]: r["vector"] for r in self.milvus.get(self.name, ids=chunk, output_fields=["vector"])}
-            out[start : start + len(chunk)] = [found[k] for k in chunk]
-        return out
-
-    def candidates(self, query: np.ndarray, n: int) -> np.ndarray:
-        return self.scored(query, n)[0]
-
-    def scored(self, query: np.ndarray, n: int, where: str = "") -> tuple[np.ndarray, np.ndarray]:
-        """The rows nearest to query (up to SEARCH_LIMIT) that match where, and their inner products (exact:
-        a FLAT index)."""
-        found = self.milvus.search(self.name, data=[query.tolist()], limit=min(n, SEARCH_LIMIT, self.shape[0]),
-                                   filter=where, output_fields=[])[0]
-        keys = np.array([hit["row"] for hit in found], dtype=np.int64)
-        return np.searchsorted(self.keys, keys), np.array([hit["distance"] for hit in found], dtype=np.float32)
+def switch_alias(store: Mapping[str, str], name: str) -> None:
+    """Point the catalogue's name (an alias) at a generation's collection: readers switch in one step. Older
+    generations are dropped, but for the one served before, for readers in the middle of a search."""
+    milvus, alias = client(store["uri"]), store["collection"]
+    retried(milvus.load_collection, name)
+    try:
+        before = milvus.describe_alias(alias)["collection_name"]
+    except Exception:  # pymilvus raises its own error for an alias that does not exist yet
+        before = None
+    if before is None:
+        retried(milvus.create_alias, name, alias)
+    elif before != name:
+        retried(milvus.alter_alias, name, alias)
+    prefix = f"{alias}_g"
+    for old in milvus.list_collections():
+        if old.startswith(prefix) and old not in (name, before):
+            milvus.drop_collection(old)
 
 
 def milvus_filter(filters: Mapping[str, Sequence[str]], hidden: Sequence[str], exclude: Sequence[str]) -> str:
@@ -199,7 +217,7 @@ def milvus_filter(filters: Mapping[str, Sequence[str]], hidden: Sequence[str], e
     (Milvus's `in` takes only a field on its left, not a JSON key: the values are compared one by one.)"""
     def any_of(column: str, values: Sequence[str]) -> str:
         key = f"meta[{json.dumps(column)}]"
-        return "(" + " or ".join(f"{key} == {json.dumps(v)}" for v in values) + ")" if values else "(row < 0)"
+        return "(" + " or ".join(f"{key} == {json.dumps(v)}" for v in values) + ")" if values else "(key == \"\")"
 
     parts = [any_of(column, values) for column, values in filters.items()]
     if hidden:
@@ -207,28 +225,3 @@ def milvus_filter(filters: Mapping[str, Sequence[str]], hidden: Sequence[str], e
     if exclude:
         parts.append(f"not (id in {json.dumps(list(exclude))})")
     return " and ".join(parts)
-
-
-def read_generation(store: Mapping[str, str], name: str, fingerprint: Mapping[str, Any]
-                    ) -> tuple[MilvusRows, list[dict[str, Any]], np.ndarray]:
-    """The rows, products and probe of a generation, after checking it was made by this extractor."""
-    milvus = client(store["uri"])
-    if not milvus.has_collection(name):
-        raise IndexFormatError(f"Milvus at {store['uri']} has no collection {name}: the index names a catalogue "
-                               "that is not there (another Milvus, or dropped)")
-    properties = milvus.describe_collection(name).get("properties", {})
-    if json.loads(properties.get("fashion.fingerprint", "{}")) != json.loads(json.dumps(dict(fingerprint))):
-        raise IndexFormatError(f"Milvus collection {name} was made by another extractor than this index's")
-    probe = np.frombuffer(base64.b64decode(properties["fashion.probe"]), np.float32).reshape(-1, DIM)
-    products: list[dict[str, Any]] = []
-    iterator = milvus.query_iterator(name, batch_size=4096, output_fields=["row", "id", "image", "photo", "meta"])
-    try:
-        while batch := iterator.next():
-            products += batch
-    finally:
-        iterator.close()
-    products.sort(key=lambda r: r["row"])
-    records = [{"id": r["id"], "image": r["image"], "photo": r["photo"] or None, "meta": r["meta"] or {}}
-               for r in products]
-    keys = np.array([r["row"] for r in products], dtype=np.int64)
-    return MilvusRows(store, name, keys, DIM), records, probe

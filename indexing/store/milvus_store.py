@@ -1,0 +1,283 @@
+"""The catalogue in Milvus: searched there with its filters, records fetched for the products shown, changes
+written in place. A reader holds nothing that grows with the catalogue."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexing.errors import FashionIndexError, IndexFormatError
+from indexing.extract.embedder import l2_normalize
+from indexing.store.milvus import (
+    SEARCH_LIMIT,
+    client,
+    copy_rows,
+    create_generation,
+    index_settings,
+    milvus_filter,
+    probe_of,
+    retried,
+    switch_alias,
+    upsert_rows,
+)
+from indexing.store.ranking import hidden_spellings, spell
+from indexing.store.vector_store import Change, Hit, hit
+
+FIELDS = ["id", "image", "photo", "meta"]
+COUNTS_TTL = 10.0  # seconds a count is reused: /stats and health ask often, the catalogue changes seldom
+FACETS = "fashion.facets"
+MAX_FACET_VALUES = 500  # as the folder's product table: more distinct values is free text, not a filter
+
+
+def record(row: Mapping[str, Any]) -> dict[str, Any]:
+    entity = row.get("entity", row)
+    return {"id": entity["id"], "image": entity["image"], "photo": entity["photo"] or None,
+            "meta": entity["meta"] or {}}
+
+
+def quoted(values: Iterable[str]) -> str:
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+def facets_of(records: Iterable[Mapping[str, Any]], known: Mapping[str, list[str]] | None = None
+              ) -> dict[str, list[str]]:
+    """Filterable columns and their values (known ones kept): columns with at most MAX_FACET_VALUES values."""
+    values: dict[str, dict[str, None]] = {c: dict.fromkeys(v) for c, v in (known or {}).items()}
+    for r in records:
+        for column, value in (r.get("meta") or {}).items():
+            values.setdefault(column, {})[value] = None
+    return {c: list(v) for c, v in values.items() if len(v) <= MAX_FACET_VALUES}
+
+
+class MilvusStore:
+    """A catalogue's collection, read through its alias: every question is a query or search in Milvus."""
+
+    def __init__(self, store: Mapping[str, Any]):
+        self.store = dict(store)
+        self.milvus, self.name = client(store["uri"]), store["collection"]
+        self.index = store.get("index") or index_settings(0)
+        self._counts: dict[str, tuple[float, int]] = {}
+        # A Milvus that restarted, or a Lite file opened by a new process, holds the collection released.
+        retried(self.milvus.load_collection, self.name)
+        self._facets: dict[str, list[str]] = json.loads(self.properties().get(FACETS, "{}"))
+
+    @classmethod
+    def open(cls, directory: Path, manifest: Mapping[str, Any], store_uri: str | None = None, *,
+             verify: bool = True) -> MilvusStore:
+        store = {**manifest["store"], **({"uri": store_uri} if store_uri else {})}
+        if not client(store["uri"]).has_collection(store["collection"]):
+            raise IndexFormatError(f"Milvus at {store['uri']} has no collection {store['collection']}: the index "
+                                   "names a catalogue that is not there (another Milvus, or dropped)")
+        opened = cls(store)
+        if json.loads(opened.properties().get("fashion.fingerprint", "{}")) != manifest["extractor"]:
+            raise IndexFormatError(f"Milvus collection {store['collection']} was made by another extractor than "
+                                   "this index's")
+        return opened
+
+    def properties(self) -> dict[str, str]:
+        return retried(self.milvus.describe_collection, self.name).get("properties", {})
+
+    # reading
+
+    def counted(self, where: str) -> int:
+        cached = self._counts.get(where)
+        if cached is None or time.monotonic() - cached[0] > COUNTS_TTL:
+            rows = retried(self.milvus.query, self.name, filter=where, output_fields=["count(*)"])
+            cached = self._counts[where] = (time.monotonic(), int(rows[0]["count(*)"]))
+        return cached[1]
+
+    @property
+    def count(self) -> int:
+        return self.counted("")
+
+    @property
+    def product_count(self) -> int:
+        return self.counted("main == true")
+
+    @property
+    def shown_count(self) -> int:
+        return self.counted(" and ".join(["main == true", *filter(None, [self.where({}, ())])]))
+
+    def rows_of(self, product_id: str, fields: Sequence[str] = FIELDS) -> list[dict[str, Any]]:
+        rows = retried(self.milvus.query, self.name, filter=f"id == {json.dumps(product_id)}",
+                       output_fields=[*fields, "main"])
+        return sorted(rows, key=lambda r: not r["main"])
+
+    def __contains__(self, product_id: object) -> bool:
+        return isinstance(product_id, str) and bool(self.rows_of(product_id, ["id"]))
+
+    def product(self, product_id: str) -> dict[str, Any]:
+        rows = self.rows_of(product_id)
+        if not rows:
+            raise KeyError(product_id)
+        return record(rows[0])
+
+    def vector(self, product_id: str) -> np.ndarray:
+        rows = self.rows_of(product_id, ["vector"])
+        if not rows:
+            raise KeyError(product_id)
+        return np.asarray(rows[0]["vector"], np.float32)
+
+    def ids_with_photo(self, product_id: str) -> list[str]:
+        rows = self.rows_of(product_id, ["photo", "meta"])
+        if not rows:
+            raise KeyError(product_id)
+        photos = [r["photo"] for r in rows if r["photo"]]
+        parts = [f"photo in {quoted(photos)}"] if photos else []
+        if group := (rows[0]["meta"] or {}).get("item_group_id"):
+            parts.append(f'meta["item_group_id"] == {json.dumps(group)}')
+        found = retried(self.milvus.query, self.name, filter=" or ".join(parts), output_fields=["id"]) if parts else []
+        return list(dict.fromkeys([product_id, *(r["id"] for r in found)]))
+
+    def facets(self) -> dict[str, list[str]]:
+        return {column: list(values) for column, values in self._facets.items()}
+
+    def ids(self) -> Sequence[str]:
+        return [r["id"] for r in self.records()]
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every row's record, in no order: each marked main or not."""
+        iterator = self.milvus.query_iterator(self.name, batch_size=4096, output_fields=[*FIELDS, "main"])
+        try:
+            while batch := iterator.next():
+                yield from ({**record(r), "main": r["main"]} for r in batch)
+        finally:
+            iterator.close()
+
+    def photo_vectors(self, photos: Iterable[str]) -> dict[str, np.ndarray]:
+        wanted, found = list(dict.fromkeys(photos)), {}
+        for start in range(0, len(wanted), 500):
+            rows = retried(self.milvus.query, self.name, filter=f"photo in {quoted(wanted[start:start + 500])}",
+                           output_fields=["photo", "vector"])
+            found.update((r["photo"], np.asarray(r["vector"], np.float32)) for r in rows)
+        return found
+
+    def describe(self) -> str:
+        search = ", ".join(f"{k}={v}" for k, v in self.index["search"].items())
+        kind = self.index["type"]
+        how = "exact" if kind == "FLAT" else f"approximate ({kind}{', ' + search if search else ''})"
+        return f"{how}; Milvus at {self.store['uri']}, collection {self.name}"
+
+    def where(self, filters: Mapping[str, Sequence[str]], exclude: Iterable[str]) -> str:
+        return milvus_filter(spell(self._facets, filters), hidden_spellings(self._facets), list(exclude))
+
+    def search(self, query: np.ndarray, k: int = 5, *, exclude: Iterable[str] = (),
+               filters: Mapping[str, Sequence[str]] | None = None, collapse_duplicates: bool = True) -> list[Hit]:
+        """The k nearest products, each by its nearest photo; filters, stock and exclusions are Milvus's filter.
+        Scores are exact inner products (HNSW and IVF_FLAT keep the vectors whole); only the candidates of an
+        approximate index are not."""
+        if k < 1:
+            return []
+        q = l2_normalize(np.asarray(query, dtype=np.float32).reshape(-1))
+        where = self.where(filters or {}, exclude)
+        n = 4 * k + 16  # its time grows with n: ask for few first
+        while True:
+            limit = min(n, SEARCH_LIMIT)
+            params = {key: max(value, limit) if key == "ef" else value for key, value in self.index["search"].items()}
+            found = retried(self.milvus.search, self.name, data=[q.tolist()], limit=limit, filter=where,
+                            output_fields=FIELDS, search_params={"params": params})[0]
+            hits = self.distinct(found, k, collapse_duplicates)
+            if len(hits) == k or len(found) < limit or limit == SEARCH_LIMIT:
+                return hits
+            n *= 4
+
+    @staticmethod
+    def distinct(found: Sequence[Mapping[str, Any]], k: int, collapse: bool) -> list[Hit]:
+        """The first k results, one per product; with collapse, none that shares a photo or item group with one
+        before it."""
+        hits: list[Hit] = []
+        seen: set[tuple[str, str]] = set()
+        for row in found:
+            product = record(row)
+            keys = {("id", product["id"])}
+            if collapse:
+                keys |= {("photo", product["photo"] or ""), ("group", product["meta"].get("item_group_id", ""))}
+                keys -= {("photo", ""), ("group", "")}
+            if keys & seen:
+                continue
+            seen |= keys
+            hits.append(hit(len(hits) + 1, float(row["distance"]), product))
+            if len(hits) == k:
+                break
+        return hits
+
+    def search_many(self, queries: np.ndarray, k: int, *, excludes: Sequence[Iterable[str]],
+                    filters: Sequence[Mapping[str, Sequence[str]] | None], collapse_duplicates: bool = True
+                    ) -> list[list[Hit]]:
+        return [self.search(q, k, exclude=e, filters=f, collapse_duplicates=collapse_duplicates)
+                for q, e, f in zip(queries, excludes, filters, strict=True)]
+
+    # writing
+
+    @staticmethod
+    def write_all(directory: Path, generation: int, vectors: np.ndarray, products: Sequence[dict[str, Any]],
+                  settings: Mapping[str, Any]) -> dict[str, Any]:
+        """A whole catalogue into a new collection, then the alias switched to it; the manifest's fields."""
+        store = settings["store"]
+        index = index_settings(len(products), store.get("index_override"))
+        name = f"{store['collection']}_g{generation}"
+        milvus = client(store["uri"])
+        if milvus.has_collection(name):  # left by a crash before the alias named it
+            milvus.drop_collection(name)
+        create_generation(store, name, int(vectors.shape[1]), settings["extractor"], settings["probe"], index)
+        upsert_rows(store, name, vectors, products)
+        finish_collection(store, name, facets_of(products))
+        return {"files": {}, "count": len(products), "store": {**store, "kind": "milvus", "index": index}}
+
+    def apply(self, change: Change, generation: int) -> dict[str, Any]:
+        """Delete, upsert and update only the rows that changed, in the collection being served."""
+        if change.removed:
+            gone = sorted(change.removed)
+            for start in range(0, len(gone), 500):
+                retried(self.milvus.delete, self.name, filter=f"id in {quoted(gone[start:start + 500])}")
+        if change.added:
+            upsert_rows(self.store, self.name, change.vectors, list(change.added))
+        for product_id, meta in change.updated.items():
+            self.update_meta(product_id, dict(meta))
+        retried(self.milvus.flush, self.name)
+        facets = facets_of([*change.added, *({"meta": m} for m in change.updated.values())], self._facets)
+        retried(self.milvus.alter_collection_properties, self.name, properties={FACETS: json.dumps(facets)})
+        self._counts.clear()
+        return {"count": self.count}
+
+    def update_meta(self, product_id: str, meta: dict[str, Any]) -> None:
+        """New attributes for a product's rows: their vectors are not written (a partial upsert), where this
+        Milvus can; a server before 2.6 takes the row whole, its vector as it was."""
+        rows = self.rows_of(product_id, ["key"])
+        try:
+            retried(self.milvus.upsert, self.name, [{"key": r["key"], "meta": meta} for r in rows],
+                    partial_update=True)
+        except FashionIndexError:
+            whole = self.rows_of(product_id, ["key", "id", "image", "photo", "vector"])
+            retried(self.milvus.upsert, self.name, [{**r, "meta": meta} for r in whole])
+
+    def due_for_compaction(self) -> bool:
+        """When the catalogue has grown (or shrunk) past the size that wants another kind of index."""
+        override = self.store.get("index_override")
+        return not override and index_settings(self.count)["type"] != self.index["type"]
+
+    def compact(self, generation: int, ann: str) -> dict[str, Any]:
+        """Into a new collection with the index that the catalogue's size now wants (switched to by its alias);
+        else Milvus's own compaction, which folds the rows deleted in place."""
+        index = index_settings(self.count, self.store.get("index_override"))
+        if index["type"] == self.index["type"]:
+            retried(self.milvus.compact, self.name)
+            return {}
+        target = f"{self.name}_g{generation}"
+        properties = self.properties()
+        create_generation(self.store, target, len(self.vector(next(self.records())["id"])),
+                          json.loads(properties["fashion.fingerprint"]), probe_of(properties), index)
+        copy_rows(self.store, self.name, target)
+        finish_collection(self.store, target, self._facets)
+        return {"store": {**self.store, "index": index}}
+
+
+def finish_collection(store: Mapping[str, Any], name: str, facets: Mapping[str, list[str]]) -> None:
+    """Label a filled collection with its filters' values, and serve it under the catalogue's name."""
+    retried(client(store["uri"]).alter_collection_properties, name, properties={FACETS: json.dumps(facets)})
+    switch_alias(store, name)
