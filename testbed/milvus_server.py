@@ -34,6 +34,13 @@ class MilvusLiteServer:
                     raise RuntimeError("milvus-lite server did not start") from None
                 time.sleep(0.2)
 
+    def restart(self) -> None:
+        """Stop the server and start it again on its data, on the same port."""
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(30)
+        self.start()
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()

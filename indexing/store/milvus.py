@@ -22,6 +22,7 @@ import numpy as np
 from indexing.errors import FashionIndexError
 from indexing.extract.embedder import DIM
 from indexing.store.ann import AUTO_THRESHOLD
+from indexing.store.vector_store import visible
 
 DEFAULT_COLLECTION = "fashion"
 INSERT_BATCH = 500
@@ -72,6 +73,17 @@ def client(uri: str) -> Any:
     return _clients[uri]
 
 
+def close_client(uri: str) -> None:
+    """Close this process's client of a Milvus: a Lite file can then be opened by another process."""
+    found = _clients.pop(uri, None)
+    if found is not None:
+        found.close()
+    if not uri.startswith(("http://", "https://")):  # a Lite file: its server thread holds the file's lock
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(uri)
+
+
 def retried(call: Any, *args: Any, **kwargs: Any) -> Any:
     """One Milvus call, tried again a few times: calls from shards that run at once (creating, labelling and
     filling one collection) can be refused while another's is in progress. A last refusal is one clear error."""
@@ -116,6 +128,7 @@ def create_generation(store: Mapping[str, str], name: str, dim: int, fingerprint
         for key in ("id", "image", "photo"):
             schema.add_field(key, DataType.VARCHAR, max_length=4096)
         schema.add_field("main", DataType.BOOL)  # the product's first photo: counts products, not photos
+        schema.add_field("shown", DataType.BOOL)  # in stock (a JSON key that a row lacks matches no comparison)
         schema.add_field("meta", DataType.JSON)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         params = milvus.prepare_index_params()
@@ -141,6 +154,10 @@ def row_key(record: Mapping[str, Any]) -> str:
     return hashlib.blake2b(f"{record['id']}\0{photo}".encode(), digest_size=16).hexdigest()
 
 
+def shown(meta: Mapping[str, Any]) -> bool:
+    return bool(visible([meta.get("availability")])[0])
+
+
 def upsert_rows(store: Mapping[str, str], name: str, vectors: np.ndarray, records: Sequence[dict[str, Any]]) -> None:
     """Write these rows (whole products: a product's first row is its main photo); a row written again replaces it."""
     milvus = client(store["uri"])
@@ -149,7 +166,8 @@ def upsert_rows(store: Mapping[str, str], name: str, vectors: np.ndarray, record
     for start in range(0, len(records), INSERT_BATCH):
         retried(milvus.upsert, name, [
             {"key": row_key(p), "id": p["id"], "image": p.get("image") or "", "photo": p.get("photo") or "",
-             "main": main[start + i], "meta": p.get("meta", {}), "vector": np.asarray(vectors[start + i]).tolist()}
+             "main": main[start + i], "shown": shown(p.get("meta", {})), "meta": p.get("meta", {}),
+             "vector": np.asarray(vectors[start + i]).tolist()}
             for i, p in enumerate(records[start : start + INSERT_BATCH])
         ])
     retried(milvus.flush, name)
@@ -211,17 +229,15 @@ def switch_alias(store: Mapping[str, str], name: str) -> None:
             milvus.drop_collection(old)
 
 
-def milvus_filter(filters: Mapping[str, Sequence[str]], hidden: Sequence[str], exclude: Sequence[str]) -> str:
-    """A Milvus boolean expression: every filter (values as the catalogue spells them), not out of stock, and
+def milvus_filter(filters: Mapping[str, Sequence[str]], exclude: Sequence[str]) -> str:
+    """A Milvus boolean expression: every filter (values as the catalogue spells them), in stock, and
     none of the excluded products. Strings are written as JSON strings, which Milvus reads the same way.
     (Milvus's `in` takes only a field on its left, not a JSON key: the values are compared one by one.)"""
     def any_of(column: str, values: Sequence[str]) -> str:
         key = f"meta[{json.dumps(column)}]"
         return "(" + " or ".join(f"{key} == {json.dumps(v)}" for v in values) + ")" if values else "(key == \"\")"
 
-    parts = [any_of(column, values) for column, values in filters.items()]
-    if hidden:
-        parts.append(f"not {any_of('availability', hidden)}")
+    parts = ["shown == true", *(any_of(column, values) for column, values in filters.items())]
     if exclude:
         parts.append(f"not (id in {json.dumps(list(exclude))})")
     return " and ".join(parts)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from indexing.errors import FashionIndexError, IndexFormatError
+from indexing.errors import IndexFormatError
 from indexing.extract.embedder import l2_normalize
 from indexing.store.milvus import (
     SEARCH_LIMIT,
@@ -22,10 +22,11 @@ from indexing.store.milvus import (
     milvus_filter,
     probe_of,
     retried,
+    shown,
     switch_alias,
     upsert_rows,
 )
-from indexing.store.ranking import hidden_spellings, spell
+from indexing.store.ranking import spell
 from indexing.store.vector_store import Change, Hit, hit
 
 FIELDS = ["id", "image", "photo", "meta"]
@@ -101,7 +102,7 @@ class MilvusStore:
 
     @property
     def shown_count(self) -> int:
-        return self.counted(" and ".join(["main == true", *filter(None, [self.where({}, ())])]))
+        return self.counted("main == true and shown == true")
 
     def rows_of(self, product_id: str, fields: Sequence[str] = FIELDS) -> list[dict[str, Any]]:
         rows = retried(self.milvus.query, self.name, filter=f"id == {json.dumps(product_id)}",
@@ -164,7 +165,7 @@ class MilvusStore:
         return f"{how}; Milvus at {self.store['uri']}, collection {self.name}"
 
     def where(self, filters: Mapping[str, Sequence[str]], exclude: Iterable[str]) -> str:
-        return milvus_filter(spell(self._facets, filters), hidden_spellings(self._facets), list(exclude))
+        return milvus_filter(spell(self._facets, filters), list(exclude))
 
     def search(self, query: np.ndarray, k: int = 5, *, exclude: Iterable[str] = (),
                filters: Mapping[str, Sequence[str]] | None = None, collapse_duplicates: bool = True) -> list[Hit]:
@@ -250,11 +251,11 @@ class MilvusStore:
         Milvus can; a server before 2.6 takes the row whole, its vector as it was."""
         rows = self.rows_of(product_id, ["key"])
         try:
-            retried(self.milvus.upsert, self.name, [{"key": r["key"], "meta": meta} for r in rows],
-                    partial_update=True)
-        except FashionIndexError:
+            self.milvus.upsert(self.name, [{"key": r["key"], "meta": meta, "shown": shown(meta)} for r in rows],
+                               partial_update=True)
+        except Exception:  # pymilvus's error for a server without partial updates (or a client without them)
             whole = self.rows_of(product_id, ["key", "id", "image", "photo", "vector"])
-            retried(self.milvus.upsert, self.name, [{**r, "meta": meta} for r in whole])
+            retried(self.milvus.upsert, self.name, [{**r, "meta": meta, "shown": shown(meta)} for r in whole])
 
     def due_for_compaction(self) -> bool:
         """When the catalogue has grown (or shrunk) past the size that wants another kind of index."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from indexing.errors import FashionIndexError
 from indexing.store.products import ProductTable
-from indexing.store.vector_store import OUT_OF_STOCK, Hit, hit, visible
+from indexing.store.vector_store import Hit, hit, visible
 
 
 def groups(products: ProductTable) -> tuple[np.ndarray, np.ndarray]:
@@ -48,11 +48,6 @@ def spell(facets: Mapping[str, Sequence[str | None]], filters: Mapping[str, Sequ
         lowered = {v.lower() for v in wanted}
         out[column] = [v for v in facets[column] if v is not None and v.lower() in lowered]
     return out
-
-
-def hidden_spellings(facets: Mapping[str, Sequence[str | None]]) -> list[str]:
-    """The catalogue's spellings of out-of-stock, which are never shown."""
-    return [v for v in facets.get("availability", ()) if v is not None and v.strip().lower() in OUT_OF_STOCK]
 
 
 class Ranking:
