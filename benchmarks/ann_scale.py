@@ -38,7 +38,7 @@ queries = np.load(sys.argv[2])
 found, times = [], []
 for q in queries:
     started = time.perf_counter()
-    found.append([int(h.id) for h in index.search(q, 5, collapse_duplicates=False)])
+    found.append([h.id for h in index.search(q, 5, collapse_duplicates=False)])
     times.append(time.perf_counter() - started)
 # Memory as served: before the exact scans below page every vector in.
 status = open("/proc/self/status").read()
@@ -89,7 +89,7 @@ def nearest_distances(base: np.ndarray, block: int = 2048) -> np.ndarray:
 
 
 def bench_ann(real_index: Path, sizes: tuple[int, ...] = (100_000, 1_000_000)) -> dict:
-    base = np.asarray(Index.load(real_index).vectors, dtype=np.float32)
+    base = np.asarray(Index.load(real_index).store.vectors, dtype=np.float32)
     nearest = nearest_distances(base)
     sigma = float(np.sqrt(np.median(np.maximum(nearest, 0))) / np.sqrt(base.shape[1]))
     rows = []
@@ -108,7 +108,8 @@ def bench_ann(real_index: Path, sizes: tuple[int, ...] = (100_000, 1_000_000)) -
             done = subprocess.run([sys.executable, "-c", MEASURE, f"{tmp}/idx", f"{tmp}/q.npy", "10"], cwd=ROOT,
                                   capture_output=True, text=True, check=True)
             result = json.loads(done.stdout.strip().splitlines()[-1])
-            recall = np.mean([len(set(f) & set(t)) / 5 for f, t in zip(result["found"], truth, strict=True)])
+            recall = np.mean([len(set(f) & {str(i) for i in t}) / 5
+                              for f, t in zip(result["found"], truth, strict=True)])
             graph = next(Path(tmp, "idx").glob("ann-*.faiss")).stat().st_size
             rows.append({
                 "products": n, "real_vectors": len(base), "recall@5_vs_exact": round(float(recall), 4),

@@ -49,22 +49,27 @@ def synthetic_index(directory: Path, n: int, embedder, seed: int = 0, store: str
 
     Search time and memory depend only on n and the dimension, so random vectors give true timings.
     """
-    table = read_metadata(DATASET / "styles.csv")
-    ids = sorted(int(f.stem) for f in (DATASET / "images").glob("*.jpg"))
     rng = np.random.default_rng(seed)
     vectors = np.empty((n, DIM), np.float32)
     for start in range(0, n, 50_000):
         stop = min(n, start + 50_000)
         vectors[start:stop] = l2_normalize(rng.standard_normal((stop - start, DIM), dtype=np.float32))
+    write_index(directory, vectors=vectors, products=synthetic_products(n), fingerprint=embedder.fingerprint,
+                probe=embedder.embed(probe_images()), store=parse_store(store) if store else None)
+    return Index.load(directory)
+
+
+def synthetic_products(n: int) -> list[dict]:
+    """n products: the real catalogue's, then copies of them under new ids (with the same photos and metadata)."""
+    table = read_metadata(DATASET / "styles.csv")
+    ids = sorted(int(f.stem) for f in (DATASET / "images").glob("*.jpg"))
     products = []
     for i in range(n):
         pid = str(ids[i % len(ids)])
         key = pid if i < len(ids) else f"{pid}-{i}"
         products.append({"id": key, "image": str(DATASET / "images" / f"{pid}.jpg"), "photo": key,
                          "meta": table.rows.get(pid, {})})
-    write_index(directory, vectors=vectors, products=products, fingerprint=embedder.fingerprint,
-                probe=embedder.embed(probe_images()), store=parse_store(store) if store else None)
-    return Index.load(directory)
+    return products
 
 
 def rss_mb(pid: int) -> dict[str, int]:

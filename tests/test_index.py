@@ -13,7 +13,7 @@ import pytest
 from indexing.errors import FashionIndexError, IndexFormatError
 from indexing.extract.embedder import l2_normalize
 from indexing.store import files as files_module
-from indexing.store import scan
+from indexing.store import folder_writer, scan
 from indexing.store.files import change_index, write_index
 from indexing.store.index import Index
 from indexing.store.vector_store import Change
@@ -158,6 +158,32 @@ def test_crash_while_writing_keeps_the_previous_index(tmp_path, monkeypatch):
     index = Index.load(tmp_path / "i")
     assert index.count == 50
     assert np.allclose(np.asarray(index.store.vectors), old)
+
+
+@pytest.mark.parametrize("crash_at", [1, 2, 3, 4])  # the segment's vectors, its products, the change file, the manifest
+def test_a_crash_at_any_point_of_a_change_keeps_the_last_commit(tmp_path, monkeypatch, crash_at):
+    old = make(tmp_path / "i", n=50)
+    real, writes = files_module.atomic_write, []
+
+    def crashing(path, data):
+        writes.append(path.name)
+        if len(writes) == crash_at:
+            raise KeyboardInterrupt("power cut")
+        real(path, data)
+
+    monkeypatch.setattr(files_module, "atomic_write", crashing)
+    monkeypatch.setattr(folder_writer, "atomic_write", crashing)
+    change = Change(removed=frozenset({"3"}), added=[{"id": "new", "image": "new.jpg"}], vectors=old[[3]],
+                    updated={"4": {"price": "1.00"}})
+    with pytest.raises(KeyboardInterrupt):
+        change_index(tmp_path / "i", change)
+    monkeypatch.undo()
+    index = Index.load(tmp_path / "i")
+    assert index.count == 50 and "new" not in index and index.search(old[3], 1)[0].id == "3"
+    change_index(tmp_path / "i", change)  # the same change again, whole: nothing left over is in the way
+    index = Index.load(tmp_path / "i")
+    assert index.count == 50 and index.search(old[3], 1)[0].id == "new" and index.product("4")["meta"]["price"]
+    assert len(list((tmp_path / "i").glob("vectors-*.npy"))) == 2  # the base and one segment: no stray file
 
 
 def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:

@@ -11,7 +11,7 @@ from indexing import Index, add_to_index, build_index, remove_from_index
 from indexing.errors import FashionIndexError, IndexFormatError
 from indexing.sources.options import BuildOptions
 from indexing.sources.sync import build_from_feed, sync_feed
-from indexing.store.milvus import client, parse_store
+from indexing.store.milvus import client, index_settings, parse_store
 from testbed.drawing import make_catalogue
 from testbed.shop import generated_shop
 
@@ -76,3 +76,24 @@ def test_a_collection_of_another_extractor_is_refused(milvus_index):
 def test_a_bad_store_is_one_clear_error(spec):
     with pytest.raises(FashionIndexError, match="--store"):
         parse_store(spec)
+
+
+def test_milvus_gets_the_index_its_size_wants_unless_told():
+    assert index_settings(99_999)["type"] == "FLAT" and index_settings(100_000) == {"type": "HNSW",
+                                                                                    "search": {"ef": 128}}
+    assert index_settings(10, "ivf_sq8:nprobe=16") == {"type": "IVF_SQ8", "search": {"nprobe": 16}}
+    for bad in ("ANNOY", "HNSW:ef=lots", "HNSW:ef"):
+        with pytest.raises(FashionIndexError, match="--milvus-index"):
+            parse_store("catalogue.db", bad)
+
+
+def test_an_hnsw_catalogue_answers_like_the_folder(tmp_path, catalogue, embedder, built_index):
+    images, styles = catalogue
+    build_index([images], tmp_path / "idx", metadata=styles, embedder=embedder,
+                options=BuildOptions(export=False, progress=False, store=str(tmp_path / "c.db"),
+                                     milvus_index="HNSW:ef=64"))
+    there, here = Index.load(tmp_path / "idx"), Index.load(built_index)
+    assert there.manifest["store"]["index"] == {"type": "HNSW", "search": {"ef": 64}}
+    assert "approximate (HNSW, ef=64)" in there.store.describe()
+    for pid in ("1001", "1017"):
+        assert [h.id for h in there.search(here.vector(pid), 5)] == [h.id for h in here.search(here.vector(pid), 5)]

@@ -182,11 +182,11 @@ def change_index(directory: Path, change: Change, *, compact: bool = False, **fi
     elif fields:
         update_manifest(directory, **fields)
         manifest = read_manifest(directory)
-    store = open_store(directory, manifest, verify=False)
-    if compact or store.due_for_compaction():
+    if compact or store_class(kind_of(manifest)).due_for_compaction(manifest):
+        store = open_store(directory, manifest, verify=False)
         generation = int(manifest.get("generation", 0)) + 1
-        manifest = commit(directory, manifest, generation, {**manifest, **store.compact(generation,
-                                                                                          manifest.get("ann", "auto"))})
+        manifest = commit(directory, manifest, generation,
+                          {**manifest, **store.compact(generation, manifest.get("ann", "auto"))})
     return manifest
 
 
@@ -212,7 +212,8 @@ def commit(directory: Path, previous: Mapping[str, Any], generation: int, fields
     }
     atomic_write(directory / MANIFEST, json_bytes(manifest, indent=2))
     referenced = {entry["name"] for entry in files.values()}
-    referenced |= {entry["name"] for segment in manifest.get("segments", []) for entry in segment.values()}
+    for segment in manifest.get("segments", []):
+        referenced |= {segment["vectors"]["name"], segment["products"]["name"]}
     for pattern in ("*-*.npy", "products-*.json", "changes-*.json", "ann-*.faiss"):
         for stale in directory.glob(pattern):
             if stale.name not in referenced:

@@ -178,6 +178,11 @@ class FolderStore(Ranking):
 
         return write_compacted(self, generation, ann)
 
-    def due_for_compaction(self) -> bool:
-        changed = self.vectors.rows - self.base_rows + (self.vectors.rows - len(self.vectors))
-        return len(self.vectors.arrays) > COMPACT_SEGMENTS or changed > COMPACT_SHARE * max(self.base_rows, 1)
+    @staticmethod
+    def due_for_compaction(manifest: Mapping[str, Any]) -> bool:
+        """Once the rows appended and removed since the base pass COMPACT_SHARE of it (or the segments pass
+        COMPACT_SEGMENTS)."""
+        segments = manifest.get("segments", [])
+        changed = sum(s.get("rows", 0) for s in segments) + manifest.get("removed", 0)
+        base = max(manifest.get("base_rows", manifest["count"]), 1)
+        return len(segments) > COMPACT_SEGMENTS or changed > COMPACT_SHARE * base

@@ -34,7 +34,7 @@ def write_base(directory: Path, generation: int, vectors: np.ndarray, products: 
     for role, (name, data) in payloads.items():
         atomic_write(directory / name, data)
         files[role] = file_entry(directory / name)
-    return {"files": files, "segments": [], "count": len(products)}
+    return {"files": files, "segments": [], "count": len(products), "base_rows": len(products), "removed": 0}
 
 
 def write_change(store: FolderStore, change: Change, generation: int) -> dict[str, Any]:
@@ -54,13 +54,15 @@ def write_change(store: FolderStore, change: Change, generation: int) -> dict[st
         vectors, products = f"vectors-{generation}.npy", f"products-{generation}.json"
         atomic_write(directory / vectors, npy_writer(np.asarray(change.vectors, np.float32)))
         atomic_write(directory / products, json_bytes(list(change.added)))
-        appended.append({"vectors": file_entry(directory / vectors), "products": file_entry(directory / products)})
+        appended.append({"vectors": file_entry(directory / vectors), "products": file_entry(directory / products),
+                         "rows": len(change.added)})
     if len(removed) or meta:
         name = f"changes-{generation}.json"
         atomic_write(directory / name, json_bytes({"removed": removed.tolist(),
                                                    "meta": {str(row): attrs for row, attrs in sorted(meta.items())}}))
         files["changes"] = file_entry(directory / name)
-    return {"files": files, "segments": appended, "count": len(segments) - len(gone) + len(change.added)}
+    return {"files": files, "segments": appended, "count": len(segments) - len(gone) + len(change.added),
+            "removed": len(removed)}
 
 
 def write_compacted(store: FolderStore, generation: int, ann: str) -> dict[str, Any]:

@@ -215,10 +215,8 @@ def switch_alias(store: Mapping[str, str], name: str) -> None:
     generations are dropped, but for the one served before, for readers in the middle of a search."""
     milvus, alias = client(store["uri"]), store["collection"]
     retried(milvus.load_collection, name)
-    try:
-        before = milvus.describe_alias(alias)["collection_name"]
-    except Exception:  # pymilvus raises its own error for an alias that does not exist yet
-        before = None
+    # has_collection sees aliases too; asking describe_alias about one that does not exist logs an error.
+    before = retried(milvus.describe_alias, alias)["collection_name"] if milvus.has_collection(alias) else None
     if before is None:
         retried(milvus.create_alias, name, alias)
     elif before != name:

@@ -3,7 +3,9 @@ written in place. A reader holds nothing that grows with the catalogue."""
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -246,21 +248,26 @@ class MilvusStore:
         self._counts.clear()
         return {"count": self.count}
 
+    @functools.cached_property
+    def partial_updates(self) -> bool:
+        return partial_updates(retried(self.milvus.get_server_version))
+
     def update_meta(self, product_id: str, meta: dict[str, Any]) -> None:
         """New attributes for a product's rows: their vectors are not written (a partial upsert), where this
         Milvus can; a server before 2.6 takes the row whole, its vector as it was."""
-        rows = self.rows_of(product_id, ["key"])
-        try:
-            self.milvus.upsert(self.name, [{"key": r["key"], "meta": meta, "shown": shown(meta)} for r in rows],
-                               partial_update=True)
-        except Exception:  # pymilvus's error for a server without partial updates (or a client without them)
+        if self.partial_updates:
+            rows = self.rows_of(product_id, ["key"])
+            retried(self.milvus.upsert, self.name, [{"key": r["key"], "meta": meta, "shown": shown(meta)}
+                                                    for r in rows], partial_update=True)
+        else:
             whole = self.rows_of(product_id, ["key", "id", "image", "photo", "vector"])
             retried(self.milvus.upsert, self.name, [{**r, "meta": meta, "shown": shown(meta)} for r in whole])
 
-    def due_for_compaction(self) -> bool:
+    @staticmethod
+    def due_for_compaction(manifest: Mapping[str, Any]) -> bool:
         """When the catalogue has grown (or shrunk) past the size that wants another kind of index."""
-        override = self.store.get("index_override")
-        return not override and index_settings(self.count)["type"] != self.index["type"]
+        store = manifest["store"]
+        return not store.get("index_override") and index_settings(manifest["count"])["type"] != store["index"]["type"]
 
     def compact(self, generation: int, ann: str) -> dict[str, Any]:
         """Into a new collection with the index that the catalogue's size now wants (switched to by its alias);
@@ -276,6 +283,13 @@ class MilvusStore:
         copy_rows(self.store, self.name, target)
         finish_collection(self.store, target, self._facets)
         return {"store": {**self.store, "index": index}}
+
+
+def partial_updates(version: str) -> bool:
+    """Whether a Milvus of this version (`v2.6.1`, `milvus_lite-3.2.2`) updates some fields of a row alone."""
+    found = re.search(r"(\d+)\.(\d+)", version)
+    major_minor = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+    return version.startswith("milvus_lite") or major_minor >= (2, 6)
 
 
 def finish_collection(store: Mapping[str, Any], name: str, facets: Mapping[str, list[str]]) -> None:

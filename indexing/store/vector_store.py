@@ -105,7 +105,10 @@ class VectorStore(Protocol):
         """Write only the rows that the change touches, as generation; the manifest's fields afterwards."""
         ...
 
-    def due_for_compaction(self) -> bool: ...
+    @staticmethod
+    def due_for_compaction(manifest: Mapping[str, Any]) -> bool:
+        """Whether the changes committed so far (as the manifest records them) call for a compaction."""
+        ...
 
     def compact(self, generation: int, ann: str) -> dict[str, Any]:
         """Fold the changes written in place into a fresh base, as generation; the manifest's fields."""
