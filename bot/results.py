@@ -29,9 +29,10 @@ ITEMS_PER_ROW = 4
 
 def shop_links(index: Index, ids: Sequence[str]) -> list[str | None]:
     """Each product's `link` from the feed, where it is an http(s) URL that a button may open."""
+    records = index.products_of(ids)
     links: list[str | None] = []
     for pid in ids:
-        link = index.product(pid).get("meta", {}).get("link", "") if pid in index else ""
+        link = records[pid].get("meta", {}).get("link", "") if pid in records else ""
         links.append(link if re.match(r"^https?://[^\s]+$", link, re.IGNORECASE) else None)
     return links
 

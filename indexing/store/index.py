@@ -61,6 +61,10 @@ class Index:
     def product(self, product_id: str) -> dict[str, Any]:
         return self.store.product(product_id)
 
+    def products_of(self, product_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The records of those of these products that the index holds."""
+        return self.store.products_of(product_ids)
+
     def vector(self, product_id: str) -> np.ndarray:
         return self.store.vector(product_id)
 

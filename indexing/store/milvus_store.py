@@ -16,6 +16,7 @@ import numpy as np
 from indexing.errors import IndexFormatError
 from indexing.extract.embedder import l2_normalize
 from indexing.store.milvus import (
+    INSERT_BATCH,
     SEARCH_LIMIT,
     client,
     copy_rows,
@@ -32,6 +33,9 @@ from indexing.store.ranking import spell
 from indexing.store.vector_store import Change, Hit, hit
 
 FIELDS = ["id", "image", "photo", "meta"]
+# Reads see this process's own writes, and others' within about a second; Strong would wait for the next time
+# tick on every read (~200 ms each on Milvus 2.3 standalone, seconds per album).
+READ = {"consistency_level": "Session"}
 COUNTS_TTL = 10.0  # seconds a count is reused: /stats and health ask often, the catalogue changes seldom
 FACETS = "fashion.facets"
 MAX_FACET_VALUES = 500  # as the folder's product table: more distinct values is free text, not a filter
@@ -87,10 +91,20 @@ class MilvusStore:
 
     # reading
 
+    def query(self, where: str, fields: Sequence[str]) -> list[dict[str, Any]]:
+        return retried(self.milvus.query, self.name, filter=where, output_fields=list(fields), **READ)
+
+    def rows_of_products(self, product_ids: Sequence[str], fields: Sequence[str]) -> list[dict[str, Any]]:
+        """Every row of these products (in one query per 500 of them)."""
+        rows = []
+        for start in range(0, len(product_ids), 500):
+            rows += self.query(f"id in {quoted(product_ids[start:start + 500])}", [*fields, "id", "main"])
+        return rows
+
     def counted(self, where: str) -> int:
         cached = self._counts.get(where)
         if cached is None or time.monotonic() - cached[0] > COUNTS_TTL:
-            rows = retried(self.milvus.query, self.name, filter=where, output_fields=["count(*)"])
+            rows = self.query(where, ["count(*)"])
             cached = self._counts[where] = (time.monotonic(), int(rows[0]["count(*)"]))
         return cached[1]
 
@@ -107,9 +121,8 @@ class MilvusStore:
         return self.counted("main == true and shown == true")
 
     def rows_of(self, product_id: str, fields: Sequence[str] = FIELDS) -> list[dict[str, Any]]:
-        rows = retried(self.milvus.query, self.name, filter=f"id == {json.dumps(product_id)}",
-                       output_fields=[*fields, "main"])
-        return sorted(rows, key=lambda r: not r["main"])
+        """A product's rows, its main photo's first."""
+        return sorted(self.rows_of_products([product_id], fields), key=lambda r: not r["main"])
 
     def __contains__(self, product_id: object) -> bool:
         return isinstance(product_id, str) and bool(self.rows_of(product_id, ["id"]))
@@ -119,6 +132,9 @@ class MilvusStore:
         if not rows:
             raise KeyError(product_id)
         return record(rows[0])
+
+    def products_of(self, product_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {r["id"]: record(r) for r in self.rows_of_products(list(product_ids), FIELDS) if r["main"]}
 
     def vector(self, product_id: str) -> np.ndarray:
         rows = self.rows_of(product_id, ["vector"])
@@ -134,7 +150,7 @@ class MilvusStore:
         parts = [f"photo in {quoted(photos)}"] if photos else []
         if group := (rows[0]["meta"] or {}).get("item_group_id"):
             parts.append(f'meta["item_group_id"] == {json.dumps(group)}')
-        found = retried(self.milvus.query, self.name, filter=" or ".join(parts), output_fields=["id"]) if parts else []
+        found = self.query(" or ".join(parts), ["id"]) if parts else []
         return list(dict.fromkeys([product_id, *(r["id"] for r in found)]))
 
     def facets(self) -> dict[str, list[str]]:
@@ -145,7 +161,7 @@ class MilvusStore:
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every row's record, in no order: each marked main or not."""
-        iterator = self.milvus.query_iterator(self.name, batch_size=4096, output_fields=[*FIELDS, "main"])
+        iterator = self.milvus.query_iterator(self.name, batch_size=4096, output_fields=[*FIELDS, "main"], **READ)
         try:
             while batch := iterator.next():
                 yield from ({**record(r), "main": r["main"]} for r in batch)
@@ -155,8 +171,7 @@ class MilvusStore:
     def photo_vectors(self, photos: Iterable[str]) -> dict[str, np.ndarray]:
         wanted, found = list(dict.fromkeys(photos)), {}
         for start in range(0, len(wanted), 500):
-            rows = retried(self.milvus.query, self.name, filter=f"photo in {quoted(wanted[start:start + 500])}",
-                           output_fields=["photo", "vector"])
+            rows = self.query(f"photo in {quoted(wanted[start:start + 500])}", ["photo", "vector"])
             found.update((r["photo"], np.asarray(r["vector"], np.float32)) for r in rows)
         return found
 
@@ -183,7 +198,7 @@ class MilvusStore:
             limit = min(n, SEARCH_LIMIT)
             params = {key: max(value, limit) if key == "ef" else value for key, value in self.index["search"].items()}
             found = retried(self.milvus.search, self.name, data=[q.tolist()], limit=limit, filter=where,
-                            output_fields=FIELDS, search_params={"params": params})[0]
+                            output_fields=FIELDS, search_params={"params": params}, **READ)[0]
             hits = self.distinct(found, k, collapse_duplicates)
             if len(hits) == k or len(found) < limit or limit == SEARCH_LIMIT:
                 return hits
@@ -240,8 +255,8 @@ class MilvusStore:
                 retried(self.milvus.delete, self.name, filter=f"id in {quoted(gone[start:start + 500])}")
         if change.added:
             upsert_rows(self.store, self.name, change.vectors, list(change.added))
-        for product_id, meta in change.updated.items():
-            self.update_meta(product_id, dict(meta))
+        if change.updated:
+            self.update_meta(change.updated)
         retried(self.milvus.flush, self.name)
         facets = facets_of([*change.added, *({"meta": m} for m in change.updated.values())], self._facets)
         retried(self.milvus.alter_collection_properties, self.name, properties={FACETS: json.dumps(facets)})
@@ -252,16 +267,15 @@ class MilvusStore:
     def partial_updates(self) -> bool:
         return partial_updates(retried(self.milvus.get_server_version))
 
-    def update_meta(self, product_id: str, meta: dict[str, Any]) -> None:
-        """New attributes for a product's rows: their vectors are not written (a partial upsert), where this
-        Milvus can; a server before 2.6 takes the row whole, its vector as it was."""
-        if self.partial_updates:
-            rows = self.rows_of(product_id, ["key"])
-            retried(self.milvus.upsert, self.name, [{"key": r["key"], "meta": meta, "shown": shown(meta)}
-                                                    for r in rows], partial_update=True)
-        else:
-            whole = self.rows_of(product_id, ["key", "id", "image", "photo", "vector"])
-            retried(self.milvus.upsert, self.name, [{**r, "meta": meta, "shown": shown(meta)} for r in whole])
+    def update_meta(self, updated: Mapping[str, Mapping[str, str]]) -> None:
+        """New attributes for products' rows: their vectors are not written (a partial upsert), where this
+        Milvus can; a server before 2.6 takes each row whole, its vector as it was."""
+        fields = ["key"] if self.partial_updates else ["key", "image", "photo", "vector"]
+        rows = [{**{f: r[f] for f in ("id", "main", *fields)}, "meta": dict(updated[r["id"]]),
+                 "shown": shown(updated[r["id"]])} for r in self.rows_of_products(list(updated), fields)]
+        for start in range(0, len(rows), INSERT_BATCH):
+            retried(self.milvus.upsert, self.name, rows[start:start + INSERT_BATCH],
+                    **({"partial_update": True} if self.partial_updates else {}))
 
     @staticmethod
     def due_for_compaction(manifest: Mapping[str, Any]) -> bool:

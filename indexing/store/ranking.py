@@ -95,6 +95,9 @@ class Ranking:
     def product(self, product_id: str) -> dict[str, Any]:
         return self.products[self.position(product_id)]
 
+    def products_of(self, product_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {pid: self.product(pid) for pid in product_ids if pid in self}
+
     def ids_with_photo(self, product_id: str) -> list[str]:
         """The product and those shown in its place: those that share a photo or an item group."""
         group = self._group[self.position(product_id)]
