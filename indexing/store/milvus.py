@@ -159,7 +159,8 @@ def shown(meta: Mapping[str, Any]) -> bool:
 
 
 def upsert_rows(store: Mapping[str, str], name: str, vectors: np.ndarray, records: Sequence[dict[str, Any]]) -> None:
-    """Write these rows (whole products: a product's first row is its main photo); a row written again replaces it."""
+    """Write these rows (whole products: a product's first row is its main photo); a row written again replaces it.
+    They are durable once written (Milvus's log has them); a whole collection is flushed when it is finished."""
     milvus = client(store["uri"])
     seen: set[str] = set()
     main = [not (r["id"] in seen or seen.add(r["id"])) for r in records]  # type: ignore[func-returns-value]
@@ -170,7 +171,6 @@ def upsert_rows(store: Mapping[str, str], name: str, vectors: np.ndarray, record
              "vector": np.asarray(vectors[start + i]).tolist()}
             for i, p in enumerate(records[start : start + INSERT_BATCH])
         ])
-    retried(milvus.flush, name)
 
 
 def copy_rows(store: Mapping[str, str], source: str, target: str) -> None:
@@ -182,7 +182,6 @@ def copy_rows(store: Mapping[str, str], source: str, target: str) -> None:
             retried(milvus.upsert, target, [dict(row) for row in batch])
     finally:
         iterator.close()
-    retried(milvus.flush, target)
 
 
 def probe_of(properties: Mapping[str, str]) -> np.ndarray:

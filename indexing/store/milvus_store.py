@@ -257,7 +257,8 @@ class MilvusStore:
             upsert_rows(self.store, self.name, change.vectors, list(change.added))
         if change.updated:
             self.update_meta(change.updated)
-        retried(self.milvus.flush, self.name)
+        # No flush: it would seal the few rows written as a segment of their own, which Milvus then merges into
+        # a large one, rewriting it (a third of the catalogue's bytes for a 1% change at 44k products).
         facets = facets_of([*change.added, *({"meta": m} for m in change.updated.values())], self._facets)
         retried(self.milvus.alter_collection_properties, self.name, properties={FACETS: json.dumps(facets)})
         self._counts.clear()
@@ -307,6 +308,8 @@ def partial_updates(version: str) -> bool:
 
 
 def finish_collection(store: Mapping[str, Any], name: str, facets: Mapping[str, list[str]]) -> None:
-    """Label a filled collection with its filters' values, and serve it under the catalogue's name."""
+    """Flush a filled collection (sealed, it gets its vector index), label it with its filters' values, and serve
+    it under the catalogue's name."""
+    retried(client(store["uri"]).flush, name)
     retried(client(store["uri"]).alter_collection_properties, name, properties={FACETS: json.dumps(facets)})
     switch_alias(store, name)
