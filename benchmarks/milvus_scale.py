@@ -99,7 +99,7 @@ def bench_store(name: str, directory: Path, spec: str | None, data: Path, setup:
     return row
 
 
-def bench_milvus(real_index: Path, sizes: tuple[int, ...], engine: str) -> dict:
+def bench_milvus(real_index: Path, sizes: tuple[int, ...], engine: str, stores: Sequence[str]) -> dict:
     real = Index.load(real_index)
     base = np.asarray(real.store.vectors, dtype=np.float32)
     sigma = float(np.sqrt(np.median(np.maximum(nearest_distances(base), 0))) / np.sqrt(base.shape[1]))
@@ -123,9 +123,10 @@ def bench_milvus(real_index: Path, sizes: tuple[int, ...], engine: str) -> dict:
                          "photo": flatlay_jpeg((1280, 960), seed=1),
                          "bot_env": {**os.environ, "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url,
                                      "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "INFO"}}
-                for kind, spec, data in (("index folder", None, Path(tmp) / "folder"),
-                                         (f"Milvus {engine}", server.spec.rsplit("/", 1)[0] + f"/n{n}",
-                                          Path(server.folder))):
+                measured = {"folder": ("index folder", None, Path(tmp) / "folder"),
+                            "milvus": (f"Milvus {engine}", server.spec.rsplit("/", 1)[0] + f"/n{n}",
+                                       Path(server.folder))}
+                for kind, spec, data in (measured[store] for store in stores):
                     directory = Path(tmp) / kind.replace(" ", "-")
                     directory.mkdir()
                     shutil.copyfile(real.directory / "extractor.onnx", directory / "extractor.onnx")
@@ -145,5 +146,7 @@ def run(argv: Sequence[str]) -> dict:
     parser.add_argument("--real-index", required=True, help="an index of real catalogue photos (exported) to scale")
     parser.add_argument("--sizes", default="44072,1000000", help="catalogue sizes, comma-separated")
     parser.add_argument("--engine", choices=("standalone", "lite"), default="standalone")
+    parser.add_argument("--stores", default="folder,milvus", help="which to measure: folder, milvus or both")
     args = parser.parse_args(argv)
-    return {"milvus": bench_milvus(Path(args.real_index), tuple(int(n) for n in args.sizes.split(",")), args.engine)}
+    sizes = tuple(int(n) for n in args.sizes.split(","))
+    return {"milvus": bench_milvus(Path(args.real_index), sizes, args.engine, args.stores.split(","))}

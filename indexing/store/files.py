@@ -21,7 +21,7 @@ FORMAT = "fashion-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 # Roles of the files that hold the catalogue's rows (in the folder): a new base replaces them all.
-ROW_FILES = ("vectors", "products", "ann", "changes")
+ROW_FILES = ("vectors", "products", "ids", "ann", "changes")
 
 
 def now() -> str:
@@ -176,9 +176,9 @@ def change_index(directory: Path, change: Change, *, compact: bool = False, **fi
     directory = Path(directory)
     manifest = read_manifest(directory)
     if change:
-        store = open_store(directory, manifest, verify=False)
         generation = int(manifest.get("generation", 0)) + 1
-        manifest = commit(directory, manifest, generation, {**manifest, **store.apply(change, generation), **fields})
+        written = store_class(kind_of(manifest)).apply(directory, manifest, change, generation)
+        manifest = commit(directory, manifest, generation, {**manifest, **written, **fields})
     elif fields:
         update_manifest(directory, **fields)
         manifest = read_manifest(directory)
@@ -213,8 +213,8 @@ def commit(directory: Path, previous: Mapping[str, Any], generation: int, fields
     atomic_write(directory / MANIFEST, json_bytes(manifest, indent=2))
     referenced = {entry["name"] for entry in files.values()}
     for segment in manifest.get("segments", []):
-        referenced |= {segment["vectors"]["name"], segment["products"]["name"]}
-    for pattern in ("*-*.npy", "products-*.json", "changes-*.json", "ann-*.faiss"):
+        referenced |= {entry["name"] for entry in segment.values() if isinstance(entry, dict)}
+    for pattern in ("*-*.npy", "products-*.json", "ids-*.json", "changes-*.json", "ann-*.faiss"):
         for stale in directory.glob(pattern):
             if stale.name not in referenced:
                 stale.unlink(missing_ok=True)

@@ -26,10 +26,10 @@ COMPACT_SHARE = 0.25
 COMPACT_SEGMENTS = 32
 
 
-def parts_of(manifest: Mapping[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Each segment's (vectors, products) file entries: the base first, then those appended since."""
-    base = (manifest["files"].get("vectors"), manifest["files"].get("products"))
-    return [base, *((s.get("vectors"), s.get("products")) for s in manifest.get("segments", []))]
+def parts_of(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each segment's file entries (vectors, products, ids): the base first, then those appended since."""
+    base = {role: manifest["files"].get(role) for role in ("vectors", "products", "ids")}
+    return [base, *manifest.get("segments", [])]
 
 
 def read_products(path: Path, directory: Path) -> list[dict[str, Any]]:
@@ -67,9 +67,9 @@ class FolderStore(Ranking):
     def open(cls, directory: Path, manifest: Mapping[str, Any], store_uri: str | None = None, *,
              verify: bool = True) -> FolderStore:
         arrays, records = [], []
-        for vectors_entry, products_entry in parts_of(manifest):
-            vectors = load_npy(checked_entry(directory, vectors_entry, "vectors", verify), mmap=True)
-            products = read_products(checked_entry(directory, products_entry, "products", verify), directory)
+        for part in parts_of(manifest):
+            vectors = load_npy(checked_entry(directory, part.get("vectors"), "vectors", verify), mmap=True)
+            products = read_products(checked_entry(directory, part.get("products"), "products", verify), directory)
             if vectors.dtype != np.float32 or vectors.ndim != 2 or len(vectors) != len(products):
                 raise IndexFormatError(f"index {directory}: vectors are {vectors.dtype} {vectors.shape}, "
                                        f"for {len(products)} products")
@@ -166,12 +166,13 @@ class FolderStore(Ranking):
 
         return write_base(directory, generation, vectors, products, settings)
 
-    def apply(self, change: Change, generation: int) -> dict[str, Any]:
+    @staticmethod
+    def apply(directory: Path, manifest: Mapping[str, Any], change: Change, generation: int) -> dict[str, Any]:
         """Write the change as generation's files: a segment of the added rows, and the change file (all rows
         removed, all attributes changed, since the base). What the manifest is to name, as {"files", "segments"}."""
-        from indexing.store.folder_writer import write_change
+        from indexing.store.folder_writer import FolderRows, write_change
 
-        return write_change(self, change, generation)
+        return write_change(FolderRows(directory, manifest), change, generation)
 
     def compact(self, generation: int, ann: str) -> dict[str, Any]:
         from indexing.store.folder_writer import write_compacted

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -10,12 +12,10 @@ import numpy as np
 from indexing.extract.embedder import file_entry
 from indexing.store.ann import graph_writer
 from indexing.store.ann import wanted as wanted_graph
-from indexing.store.files import ROW_FILES, atomic_write, json_bytes, load_npy, npy_writer
+from indexing.store.files import ROW_FILES, atomic_write, checked_entry, json_bytes, load_npy, npy_writer
 from indexing.store.vector_store import Change
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from indexing.store.folder_store import FolderStore
 
 
@@ -28,6 +28,7 @@ def write_base(directory: Path, generation: int, vectors: np.ndarray, products: 
     if written is None or str(written) != str(directory / f"vectors-{generation}.npy"):
         payloads["vectors"] = (f"vectors-{generation}.npy", npy_writer(np.asarray(vectors, np.float32)))
     payloads["products"] = (f"products-{generation}.json", json_bytes(products))
+    payloads["ids"] = (f"ids-{generation}.json", json_bytes([p["id"] for p in products]))
     if wanted_graph(settings.get("ann", "auto"), len(products)):
         payloads["ann"] = (f"ann-{generation}.faiss", graph_writer(vectors))
     files = {"vectors": file_entry(directory / f"vectors-{generation}.npy")} if "vectors" not in payloads else {}
@@ -37,32 +38,63 @@ def write_base(directory: Path, generation: int, vectors: np.ndarray, products: 
     return {"files": files, "segments": [], "count": len(products), "base_rows": len(products), "removed": 0}
 
 
-def write_change(store: FolderStore, change: Change, generation: int) -> dict[str, Any]:
+class FolderRows:
+    """What a change needs to know of the folder's catalogue: each product's rows, the rows removed, and the
+    attributes changed since the base. Read from the small ids files: no vectors, products or graph are loaded
+    (at 1M products, loading the store took most of a change's time)."""
+
+    def __init__(self, directory: Path, manifest: Mapping[str, Any]):
+        from indexing.store.folder_store import parts_of, read_changes, read_products
+
+        self.directory, self.manifest = directory, manifest
+        ids: list[str] = []
+        for part in parts_of(manifest):
+            if part.get("ids"):
+                ids += json.loads(checked_entry(directory, part["ids"], "ids", False).read_text("utf-8"))
+            else:  # an index written before the ids files: read them from its products
+                ids += [p["id"] for p in read_products(checked_entry(directory, part["products"], "products",
+                                                                     False), directory)]
+        self.removed, self.meta = read_changes(directory, manifest, False)
+        gone = set(self.removed.tolist())
+        self.rows: dict[str, list[int]] = {}
+        for row, product_id in enumerate(ids):
+            if row not in gone:
+                self.rows.setdefault(product_id, []).append(row)
+        self.total = len(ids)
+
+    def rows_of(self, product_ids: Iterable[str]) -> np.ndarray:
+        return np.array([row for pid in product_ids for row in self.rows.get(pid, [])], np.int64)
+
+
+def write_change(view: FolderRows, change: Change, generation: int) -> dict[str, Any]:
     """Write a change as generation's files: a segment of the rows added (if any), and the change file with every
     row removed and every attribute changed since the base. No row already written is written again."""
-    directory, segments = store.directory, store.vectors
-    gone = segments.row_of(np.array(store.positions(change.removed), np.int64))
-    removed = np.union1d(np.setdiff1d(np.arange(segments.rows), segments.row_of(np.arange(len(segments)))), gone)
+    directory = view.directory
+    gone = view.rows_of(change.removed)
+    removed = np.union1d(view.removed, gone)
     dropped = set(gone.tolist())
-    meta = {row: attrs for row, attrs in store.meta.items() if row not in dropped}
+    meta = {row: attrs for row, attrs in view.meta.items() if row not in dropped}
     for product_id, attributes in change.updated.items():
-        for row in segments.row_of(np.array(store.positions([product_id]), np.int64)):
+        for row in view.rows_of([product_id]):
             meta[int(row)] = dict(attributes)
-    files = dict(store.manifest["files"])
-    appended = list(store.manifest.get("segments", []))
+    files = dict(view.manifest["files"])
+    appended = list(view.manifest.get("segments", []))
     if change.added:
-        vectors, products = f"vectors-{generation}.npy", f"products-{generation}.json"
-        atomic_write(directory / vectors, npy_writer(np.asarray(change.vectors, np.float32)))
-        atomic_write(directory / products, json_bytes(list(change.added)))
-        appended.append({"vectors": file_entry(directory / vectors), "products": file_entry(directory / products),
-                         "rows": len(change.added)})
+        payloads = {"vectors": npy_writer(np.asarray(change.vectors, np.float32)),
+                    "products": json_bytes(list(change.added)), "ids": json_bytes([p["id"] for p in change.added])}
+        segment: dict[str, Any] = {"rows": len(change.added)}
+        for role, data in payloads.items():
+            name = f"{role}-{generation}.{'npy' if role == 'vectors' else 'json'}"
+            atomic_write(directory / name, data)
+            segment[role] = file_entry(directory / name)
+        appended.append(segment)
     if len(removed) or meta:
         name = f"changes-{generation}.json"
         atomic_write(directory / name, json_bytes({"removed": removed.tolist(),
                                                    "meta": {str(row): attrs for row, attrs in sorted(meta.items())}}))
         files["changes"] = file_entry(directory / name)
-    return {"files": files, "segments": appended, "count": len(segments) - len(gone) + len(change.added),
-            "removed": len(removed)}
+    count = view.total - len(removed) + len(change.added)
+    return {"files": files, "segments": appended, "count": count, "removed": len(removed)}
 
 
 def write_compacted(store: FolderStore, generation: int, ann: str) -> dict[str, Any]:

@@ -247,7 +247,11 @@ class MilvusStore:
         finish_collection(store, name, facets_of(products))
         return {"files": {}, "count": len(products), "store": {**store, "kind": "milvus", "index": index}}
 
-    def apply(self, change: Change, generation: int) -> dict[str, Any]:
+    @classmethod
+    def apply(cls, directory: Path, manifest: Mapping[str, Any], change: Change, generation: int) -> dict[str, Any]:
+        return cls.open(directory, manifest).write_change(change)
+
+    def write_change(self, change: Change) -> dict[str, Any]:
         """Delete, upsert and update only the rows that changed, in the collection being served."""
         if change.removed:
             gone = sorted(change.removed)

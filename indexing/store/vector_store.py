@@ -105,7 +105,8 @@ class VectorStore(Protocol):
         """Write a whole catalogue as generation (settings: ann, store, extractor, probe); the manifest's fields."""
         ...
 
-    def apply(self, change: Change, generation: int) -> dict[str, Any]:
+    @staticmethod
+    def apply(directory: Path, manifest: Mapping[str, Any], change: Change, generation: int) -> dict[str, Any]:
         """Write only the rows that the change touches, as generation; the manifest's fields afterwards."""
         ...
 
