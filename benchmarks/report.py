@@ -20,7 +20,7 @@ TITLES = {
     "items": "The item finder on composites with known answers, tuning backgrounds (2,000-product index)",
     "items-held-out": "The same on held-out backgrounds, never used for tuning",
     "first-run": "`make run` with no index: the bot serves while the full catalogue is indexed",
-    "milvus": "Milvus Lite (server) against the local folder, perturbed real-photo vectors",
+    "milvus": "Milvus (standalone, its index by size) against the index folder: write, search, a 1% change, a bot",
     "bot-scaled": "One bot replica on Milvus Lite + PostgreSQL against the default (folder + SQLite), same run",
 }
 
