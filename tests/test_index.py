@@ -160,7 +160,8 @@ def test_crash_while_writing_keeps_the_previous_index(tmp_path, monkeypatch):
     assert np.allclose(np.asarray(index.store.vectors), old)
 
 
-@pytest.mark.parametrize("crash_at", [1, 2, 3, 4, 5])  # the segment (vectors, products, ids), the change file, the manifest
+# The crash at: the segment's vectors, products or ids, the change file, or the manifest.
+@pytest.mark.parametrize("crash_at", [1, 2, 3, 4, 5])
 def test_a_crash_at_any_point_of_a_change_keeps_the_last_commit(tmp_path, monkeypatch, crash_at):
     old = make(tmp_path / "i", n=50)
     real, writes = files_module.atomic_write, []

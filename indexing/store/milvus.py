@@ -163,14 +163,17 @@ def shown(meta: Mapping[str, Any]) -> bool:
     return bool(visible([meta.get("availability")])[0])
 
 
-def upsert_rows(store: Mapping[str, str], name: str, vectors: np.ndarray, records: Sequence[dict[str, Any]]) -> None:
+def upsert_rows(store: Mapping[str, str], name: str, vectors: np.ndarray, records: Sequence[dict[str, Any]],
+                fresh: bool = False) -> None:
     """Write these rows (whole products: a product's first row is its main photo); a row written again replaces it.
-    They are durable once written (Milvus's log has them); a whole collection is flushed when it is finished."""
+    They are durable once written (Milvus's log has them); a whole collection is flushed when it is finished.
+    fresh: into a collection just created, which holds none of them: an insert, not an upsert (an upsert also
+    records a deletion of every key, which the engine then writes and checks on every search)."""
     milvus = client(store["uri"])
     seen: set[str] = set()
     main = [not (r["id"] in seen or seen.add(r["id"])) for r in records]  # type: ignore[func-returns-value]
     for start in range(0, len(records), INSERT_BATCH):
-        retried(milvus.upsert, name, [
+        retried(milvus.insert if fresh else milvus.upsert, name, [
             {"key": row_key(p), "id": p["id"], "image": p.get("image") or "", "photo": p.get("photo") or "",
              "main": main[start + i], "shown": shown(p.get("meta", {})), "meta": p.get("meta", {}),
              "vector": np.asarray(vectors[start + i]).tolist()}

@@ -243,7 +243,7 @@ class MilvusStore:
         if milvus.has_collection(name):  # left by a crash before the alias named it
             milvus.drop_collection(name)
         create_generation(store, name, int(vectors.shape[1]), settings["extractor"], settings["probe"], index)
-        upsert_rows(store, name, vectors, products)
+        upsert_rows(store, name, vectors, products, fresh=True)
         finish_collection(store, name, facets_of(products))
         return {"files": {}, "count": len(products), "store": {**store, "kind": "milvus", "index": index}}
 
