@@ -80,7 +80,8 @@ def bench_store(name: str, directory: Path, spec: str | None, data: Path, setup:
     before, bytes_before = disk_bytes(data), written(writer)
     started = time.perf_counter()
     write_index(directory, vectors=setup["vectors"], products=setup["products"], fingerprint=setup["fingerprint"],
-                probe=setup["probe"], keep_files=setup["keep"], store=parse_store(spec) if spec else None)
+                probe=setup["probe"], keep_files=setup["keep"],
+                store=parse_store(spec, setup.get("milvus_index")) if spec else None)
     row: dict = {"store": name, "products": len(setup["products"]), "write_s": round(time.perf_counter() - started, 1),
                  "write_mb": round((written(writer) - bytes_before) / 1e6),
                  "disk_growth_mb": round((disk_bytes(data) - before) / 1e6)}
@@ -99,7 +100,8 @@ def bench_store(name: str, directory: Path, spec: str | None, data: Path, setup:
     return row
 
 
-def bench_milvus(real_index: Path, sizes: tuple[int, ...], engine: str, stores: Sequence[str]) -> dict:
+def bench_milvus(real_index: Path, sizes: tuple[int, ...], engine: str, stores: Sequence[str],
+                 milvus_index: str | None = None) -> dict:
     real = Index.load(real_index)
     base = np.asarray(real.store.vectors, dtype=np.float32)
     sigma = float(np.sqrt(np.median(np.maximum(nearest_distances(base), 0))) / np.sqrt(base.shape[1]))
@@ -115,7 +117,8 @@ def bench_milvus(real_index: Path, sizes: tuple[int, ...], engine: str, stores: 
                 queries = perturbed(base, QUERIES, sigma, seed=1)
                 np.save(Path(tmp) / "q.npy", queries)
                 products = synthetic_products(n)
-                setup = {"vectors": vectors, "products": products, "fingerprint": real.fingerprint,
+                setup = {"milvus_index": milvus_index, "vectors": vectors, "products": products,
+                         "fingerprint": real.fingerprint,
                          "probe": real.probe, "keep": {"extractor": real.manifest["files"]["extractor"]},
                          "queries_file": Path(tmp) / "q.npy",
                          "truth": [[products[i]["id"] for i in best] for best in exact_top5(vectors, queries)],
@@ -147,6 +150,8 @@ def run(argv: Sequence[str]) -> dict:
     parser.add_argument("--sizes", default="44072,1000000", help="catalogue sizes, comma-separated")
     parser.add_argument("--engine", choices=("standalone", "lite"), default="standalone")
     parser.add_argument("--stores", default="folder,milvus", help="which to measure: folder, milvus or both")
+    parser.add_argument("--milvus-index", help="as fashion-index build --milvus-index (default: chosen by size)")
     args = parser.parse_args(argv)
     sizes = tuple(int(n) for n in args.sizes.split(","))
-    return {"milvus": bench_milvus(Path(args.real_index), sizes, args.engine, args.stores.split(","))}
+    return {"milvus": bench_milvus(Path(args.real_index), sizes, args.engine, args.stores.split(","),
+                                   args.milvus_index)}
