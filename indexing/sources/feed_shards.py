@@ -52,7 +52,7 @@ def build_feed_shard(feed: str | Path, out: str | Path, shard: tuple[int, int], 
     name = f"{milvus['collection']}_g1"
     create_generation(milvus, name, int(probe.shape[1]), embedder.fingerprint, probe,
                       index_settings(len(products), milvus.get("index_override")))
-    vectors, resumed = vectors_by_photo(None, checkpoint)
+    vectors, resumed = vectors_by_photo([], checkpoint)
     outcomes: dict[str, Outcome] = {}
     cache = ImageCache(out / FEED_IMAGES)
     embedding_started = time.monotonic()

@@ -104,6 +104,8 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
     started = time.monotonic()
     products = read_feed(feed, columns, MAX_FEED_BYTES)  # a bad feed stops here, before anything is touched
     old = None if new else Index.load(index_dir)
+    # Read once: what the photos need, and what the change is against (over the network, with Milvus).
+    before = list(old.store.records()) if old is not None else []
     index_dir.mkdir(parents=True, exist_ok=True)
     if new and embedder is None:  # only now: a bad feed is told before TensorFlow takes its seconds to load
         embedder = KerasEmbedder(options.weights)
@@ -111,7 +113,7 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
     if exported:  # beside every generation this build publishes: the bot serves each with it
         shutil.copyfile(index_dir / PARTIAL / ONNX_FILE, index_dir / ONNX_FILE)
     checkpoint = Checkpoint.open(index_dir / PARTIAL, {"extractor": runner.fingerprint, "kind": "feed"})
-    vectors, resumed = vectors_by_photo(old, checkpoint)
+    vectors, resumed = vectors_by_photo(before, checkpoint)
     cache = cache or ImageCache(index_dir / FEED_IMAGES)
     outcomes: dict[str, Outcome] = {}
     publisher = None
@@ -140,7 +142,6 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
     # Photos of the generation just replaced stay one more sync: a bot may still be sending them.
     in_use = {Path(row["image"]).name for row in rows}
     if old is not None:
-        before = list(old.store.records())
         in_use |= {Path(record["image"] or "").name for record in before}
         change = diff(before, rows, report)
         added = list(change.added)
@@ -226,12 +227,11 @@ def open_runner(index_dir: Path, old: Index | None, embedder: Embedder | None, e
     return runner, exported
 
 
-def vectors_by_photo(old: Index | None, checkpoint: Checkpoint) -> tuple[PhotoVectors, int]:
-    """The photos that need no embedding (those the index holds, and those an interrupted run embedded), and
-    how many of them that run embedded."""
+def vectors_by_photo(before: Iterable[Mapping[str, Any]], checkpoint: Checkpoint) -> tuple[PhotoVectors, int]:
+    """The photos that need no embedding (those of the index's records before, and those an interrupted run
+    embedded), and how many of them that run embedded."""
     done = checkpoint.load()
-    known = PhotoVectors({photo for photo in (r["photo"] for r in old.store.records()) if photo} if old else set(),
-                         dict(zip(done.photos, done.matrix(), strict=True)))
+    known = PhotoVectors({r["photo"] for r in before if r["photo"]}, dict(zip(done.photos, done.matrix(), strict=True)))
     return known, len(done.photos)
 
 

@@ -56,11 +56,10 @@ class FolderStore(Ranking):
     """An index folder's catalogue, loaded: vectors memory-mapped, product records in memory."""
 
     def __init__(self, directory: Path, manifest: Mapping[str, Any], segments: Segments,
-                 records: list[dict[str, Any]], meta: dict[int, Any], graph: Graph | None):
+                 records: list[dict[str, Any]], graph: Graph | None):
         super().__init__(ProductTable([records[row] for row in segments.row_of(np.arange(len(segments)))]))
         self.directory, self.manifest = directory, manifest
         self.vectors, self.graph = segments, graph
-        self.meta = meta  # row -> attributes changed since its segment was written
         self.base_rows = len(segments.arrays[0])
 
     @classmethod
@@ -84,7 +83,7 @@ class FolderStore(Ranking):
                                    f"dimensions, the manifest says ({manifest['count']}, {manifest['dim']})")
         graph = Graph(checked_entry(directory, manifest["files"]["ann"], "ann", verify)) \
             if "ann" in manifest["files"] else None
-        return cls(directory, manifest, Segments(arrays, live, pread=graph is not None), records, meta, graph)
+        return cls(directory, manifest, Segments(arrays, live, pread=graph is not None), records, graph)
 
     # reading
 

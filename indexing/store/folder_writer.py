@@ -23,19 +23,26 @@ def write_base(directory: Path, generation: int, vectors: np.ndarray, products: 
                settings: Mapping[str, Any]) -> dict[str, Any]:
     """Write a whole catalogue as generation's base segment (and its graph, if settings' ann asks for one);
     the manifest fields that name it. vectors may be the base's own file, already written."""
-    written = getattr(vectors, "filename", None)
-    payloads: dict[str, Any] = {}
-    if written is None or str(written) != str(directory / f"vectors-{generation}.npy"):
-        payloads["vectors"] = (f"vectors-{generation}.npy", npy_writer(np.asarray(vectors, np.float32)))
-    payloads["products"] = (f"products-{generation}.json", json_bytes(products))
-    payloads["ids"] = (f"ids-{generation}.json", json_bytes([p["id"] for p in products]))
+    files = write_segment(directory, generation, vectors, products)
     if wanted_graph(settings.get("ann", "auto"), len(products)):
-        payloads["ann"] = (f"ann-{generation}.faiss", graph_writer(vectors))
-    files = {"vectors": file_entry(directory / f"vectors-{generation}.npy")} if "vectors" not in payloads else {}
-    for role, (name, data) in payloads.items():
-        atomic_write(directory / name, data)
-        files[role] = file_entry(directory / name)
+        atomic_write(directory / f"ann-{generation}.faiss", graph_writer(vectors))
+        files["ann"] = file_entry(directory / f"ann-{generation}.faiss")
     return {"files": files, "segments": [], "count": len(products), "base_rows": len(products), "removed": 0}
+
+
+def write_segment(directory: Path, generation: int, vectors: np.ndarray, products: Sequence[dict[str, Any]]
+                  ) -> dict[str, Any]:
+    """Write a segment's files: its vectors (unless vectors is generation's vector file already), its products, and
+    their ids (what a change reads); their manifest entries by role."""
+    name = f"vectors-{generation}.npy"
+    written = getattr(vectors, "filename", None)
+    if written is None or Path(written).resolve() != (directory / name).resolve():
+        atomic_write(directory / name, npy_writer(np.asarray(vectors, np.float32)))
+    files = {"vectors": file_entry(directory / name)}
+    for role, data in (("products", products), ("ids", [p["id"] for p in products])):
+        atomic_write(directory / f"{role}-{generation}.json", json_bytes(list(data)))
+        files[role] = file_entry(directory / f"{role}-{generation}.json")
+    return files
 
 
 class FolderRows:
@@ -80,14 +87,8 @@ def write_change(view: FolderRows, change: Change, generation: int) -> dict[str,
     files = dict(view.manifest["files"])
     appended = list(view.manifest.get("segments", []))
     if change.added:
-        payloads = {"vectors": npy_writer(np.asarray(change.vectors, np.float32)),
-                    "products": json_bytes(list(change.added)), "ids": json_bytes([p["id"] for p in change.added])}
-        segment: dict[str, Any] = {"rows": len(change.added)}
-        for role, data in payloads.items():
-            name = f"{role}-{generation}.{'npy' if role == 'vectors' else 'json'}"
-            atomic_write(directory / name, data)
-            segment[role] = file_entry(directory / name)
-        appended.append(segment)
+        appended.append({**write_segment(directory, generation, change.vectors, change.added),
+                         "rows": len(change.added)})
     if len(removed) or meta:
         name = f"changes-{generation}.json"
         atomic_write(directory / name, json_bytes({"removed": removed.tolist(),

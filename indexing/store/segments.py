@@ -74,10 +74,6 @@ class Segments:
                 os.preadv(fd, [memoryview(out[i]).cast("B")], array.offset + int(row) * size)
         return out
 
-    def __getitem__(self, positions: Any) -> np.ndarray:
-        wanted = np.arange(self.shape[0])[positions]
-        return self.take(np.atleast_1d(wanted)).reshape((*np.shape(wanted), self.dim))
-
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self.take(np.arange(self.shape[0]))
 
