@@ -71,7 +71,9 @@ class MilvusStore:
         self._counts: dict[str, tuple[float, int]] = {}
         # A Milvus that restarted, or a Lite file opened by a new process, holds the collection released.
         retried(self.milvus.load_collection, self.name)
-        self._facets: dict[str, list[str]] = json.loads(self.properties().get(FACETS, "{}"))
+        properties = self.properties()
+        self.fingerprint = json.loads(properties.get("fashion.fingerprint", "{}"))
+        self._facets: dict[str, list[str]] = json.loads(properties.get(FACETS, "{}"))
 
     @classmethod
     def open(cls, directory: Path, manifest: Mapping[str, Any], store_uri: str | None = None, *,
@@ -81,7 +83,7 @@ class MilvusStore:
             raise IndexFormatError(f"Milvus at {store['uri']} has no collection {store['collection']}: the index "
                                    "names a catalogue that is not there (another Milvus, or dropped)")
         opened = cls(store)
-        if json.loads(opened.properties().get("fashion.fingerprint", "{}")) != manifest["extractor"]:
+        if opened.fingerprint != manifest["extractor"]:
             raise IndexFormatError(f"Milvus collection {store['collection']} was made by another extractor than "
                                    "this index's")
         return opened
@@ -96,9 +98,9 @@ class MilvusStore:
 
     def rows_of_products(self, product_ids: Sequence[str], fields: Sequence[str]) -> list[dict[str, Any]]:
         """Every row of these products (in one query per 500 of them)."""
-        rows = []
+        rows, wanted = [], list(dict.fromkeys([*fields, "id", "main"]))
         for start in range(0, len(product_ids), 500):
-            rows += self.query(f"id in {quoted(product_ids[start:start + 500])}", [*fields, "id", "main"])
+            rows += self.query(f"id in {quoted(product_ids[start:start + 500])}", wanted)
         return rows
 
     def counted(self, where: str) -> int:
@@ -296,9 +298,8 @@ class MilvusStore:
             retried(self.milvus.compact, self.name)
             return {}
         target = f"{self.name}_g{generation}"
-        properties = self.properties()
-        create_generation(self.store, target, len(self.vector(next(self.records())["id"])),
-                          json.loads(properties["fashion.fingerprint"]), probe_of(properties), index)
+        probe = probe_of(self.properties())
+        create_generation(self.store, target, int(probe.shape[1]), self.fingerprint, probe, index)
         copy_rows(self.store, self.name, target)
         finish_collection(self.store, target, self._facets)
         return {"store": {**self.store, "index": index}}
