@@ -1,5 +1,5 @@
 """Each `fashion-index` command as a shop owner runs it, with its wall time and peak RSS: a folder build of
-400 catalogue photos (with the ONNX export), the export alone, `add` of three photos, `query`, and a feed
+400 catalogue photos (with the ONNX export), the export alone, `add` of three photos, `compact`, `query`, and a feed
 build of 400 products on loopback followed by a `sync` that changes 20 prices and adds 5 products.
 from indexing.sources.options import BuildOptions
 
@@ -57,6 +57,7 @@ def bench_commands(photos: int = 400) -> dict:
                               "--weights", "random:0", "--out", index, "--quiet"]))
         rows.append(measured(["export", "--index", index]))
         rows.append(measured(["add", "--index", index, "--images", str(extra), "--quiet"]))
+        rows.append(measured(["compact", "--index", index]))
         rows.append(measured(["query", "--index", index, str(files[0]), "--json"]))
         server = FeedServer().start()
         try:
