@@ -7,7 +7,7 @@ WEIGHTS ?= imagenet
 
 .PHONY: setup test index run bench lint
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard bot/locale/*/LC_MESSAGES/*.po)
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'

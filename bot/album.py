@@ -3,35 +3,40 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from telegram import Bot, InputMediaPhoto, Message
 from telegram.error import BadRequest
 
 from bot.captions import caption
+from bot.i18n import Language
 from bot.state import Store
 from indexing import Hit, Index
 
 log = logging.getLogger(__name__)
 
 
-def photo_key(hit: Hit) -> str:
-    return str(hit.product.get("photo") or hit.id)
+def photo_key(product: Mapping[str, Any]) -> str:
+    """What a catalogue photo's upload is remembered by: its content hash, else its product's id."""
+    return str(product.get("photo") or product["id"])
 
 
-def media_for(hits: Sequence[Hit], index: Index, store: Store, use_cache: bool) -> list[InputMediaPhoto]:
+def media_for(hits: Sequence[Hit], index: Index, store: Store, use_cache: bool, _: Language,
+              similarity: bool) -> list[InputMediaPhoto]:
     media = []
     for hit in hits:
-        cached = store.file_id(photo_key(hit)) if use_cache else None
+        cached = store.file_id(photo_key(hit.product)) if use_cache else None
         source: str | bytes = cached or index.hit_path(hit).read_bytes()
-        media.append(InputMediaPhoto(source, caption=caption(hit)))
+        media.append(InputMediaPhoto(source, caption=caption(hit, _, similarity)))
     return media
 
 
-async def send_album(bot: Bot, chat_id: int, hits: Sequence[Hit], index: Index, store: Store,
-                     reply_to: int | None = None) -> Sequence[Message]:
-    """Send the hits as one album; each catalogue photo is uploaded once, then reused by file_id."""
-    available = [h for h in hits if store.file_id(photo_key(h)) or index.hit_path(h).is_file()]
+async def send_album(bot: Bot, chat_id: int, hits: Sequence[Hit], index: Index, store: Store, _: Language,
+                     reply_to: int | None = None, similarity: bool = True) -> Sequence[Message]:
+    """Send the hits as one album, captioned in the user's language (similarity: with each one's score); each
+    catalogue photo is uploaded once, then reused by file_id."""
+    available = [h for h in hits if store.file_id(photo_key(h.product)) or index.hit_path(h).is_file()]
     if len(available) < len(hits):
         missing = sorted({h.id for h in hits} - {h.id for h in available})
         log.warning("catalogue photos missing on disk for products %s: left out of the album", missing)
@@ -39,7 +44,7 @@ async def send_album(bot: Bot, chat_id: int, hits: Sequence[Hit], index: Index, 
     if not hits:
         return ()
     for use_cache in (True, False):
-        media = media_for(hits, index, store, use_cache)
+        media = media_for(hits, index, store, use_cache, _, similarity)
         try:
             if len(media) == 1:  # an album needs two items
                 message = await bot.send_photo(chat_id, media[0].media, caption=media[0].caption,
@@ -53,8 +58,8 @@ async def send_album(bot: Bot, chat_id: int, hits: Sequence[Hit], index: Index, 
             if not use_cache or "file" not in str(exc).lower():
                 raise
             log.warning("cached file_ids refused (%s); uploading the photos again", exc)
-            store.forget_uploads([photo_key(h) for h in hits])
+            store.forget_uploads([photo_key(h.product) for h in hits])
     for hit, message in zip(hits, messages, strict=False):
         if message.photo:
-            store.remember_upload(photo_key(hit), message.photo[-1].file_id)
+            store.remember_upload(photo_key(hit.product), message.photo[-1].file_id)
     return messages

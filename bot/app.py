@@ -18,11 +18,13 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot import buttons, callbacks, commands, fallbacks, photos
+from bot import buttons, callbacks, commands, fallbacks, language_menu, photos, saved
+from bot.alerts import AlertSender, queue_alerts
 from bot.config import Settings
 from bot.filter_words import Vocabulary
 from bot.guards import guard
 from bot.health import listening, serve_health
+from bot.i18n import check_catalogues
 from bot.memory import release_freed_memory
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
@@ -55,6 +57,7 @@ def open_store(settings: Settings) -> Store:
 async def post_init(application: Application) -> None:
     """Load the index and exactly the extractor that built it, then say we are ready."""
     settings: Settings = application.bot_data["settings"]
+    check_catalogues()
     index = await asyncio.to_thread(Index.load, settings.index_dir, settings.store_uri)
     embedder = await asyncio.to_thread(
         open_embedder, index, runtime=settings.runtime, weights_path=settings.weights_path or None,
@@ -75,6 +78,10 @@ async def post_init(application: Application) -> None:
                         lambda: recommender.index.manifest.get("generation", 0)),
     )
     application.bot_data["services"] = services
+    services.alerts = AlertSender(application.bot, store, lambda: services.index, settings.alerts_per_second)
+    services.alerts.start()
+    # A sync while the bot was down may have made saved products cheaper: compare now, without delaying the start.
+    application.bot_data["queue"] = asyncio.create_task(queue_alerts(store, index), name="queue-alerts")
     if settings.reload_seconds:
         application.bot_data["follower"] = asyncio.create_task(
             follow_index(services, settings.reload_seconds), name="follow-index")
@@ -91,6 +98,13 @@ async def post_init(application: Application) -> None:
     log.info("ready: %d products, %s weights on %s%s, started in %.1f s, %s mode",
              index.product_count, index.fingerprint.get("weights"), embedder.runtime, fallback,
              time.monotonic() - application.bot_data["started"], settings.mode)
+
+
+async def post_stop(application: Application) -> None:
+    """Before the Bot API client closes: let the alert being sent finish, and hand the sender's lease on."""
+    services: Services | None = application.bot_data.get("services")
+    if services and services.alerts:
+        await services.alerts.stop()
 
 
 async def post_shutdown(application: Application) -> None:
@@ -118,6 +132,7 @@ def build_application(settings: Settings) -> Application:
         .rate_limiter(Retrier())
         .concurrent_updates(True)
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )
@@ -134,6 +149,9 @@ def add_handlers(application: Application) -> None:
         CommandHandler("help", commands.on_help),
         CommandHandler("about", commands.on_about),
         CommandHandler("stats", commands.on_stats),
+        CommandHandler("language", language_menu.on_language),
+        CommandHandler("saved", saved.on_saved),
+        CommandHandler("alerts", saved.on_alerts),
         MessageHandler(filters.COMMAND, fallbacks.on_unknown_command),
         MessageHandler(filters.PHOTO, photos.on_photo),
         MessageHandler(filters.Document.IMAGE, photos.on_image_document),
@@ -143,6 +161,11 @@ def add_handlers(application: Application) -> None:
         CallbackQueryHandler(buttons.on_item, pattern=callbacks.PATTERNS[callbacks.ITEM]),
         CallbackQueryHandler(buttons.on_show_more, pattern=callbacks.PATTERNS[callbacks.MORE]),
         CallbackQueryHandler(buttons.on_feedback, pattern=callbacks.PATTERNS[callbacks.FEEDBACK]),
+        CallbackQueryHandler(saved.on_save, pattern=callbacks.PATTERNS[callbacks.SAVE]),
+        CallbackQueryHandler(saved.on_unsave, pattern=callbacks.PATTERNS[callbacks.UNSAVE]),
+        CallbackQueryHandler(saved.on_saved_page, pattern=callbacks.PATTERNS[callbacks.SAVED]),
+        CallbackQueryHandler(language_menu.on_language_chosen, pattern=callbacks.PATTERNS[callbacks.LANGUAGE]),
+        CallbackQueryHandler(photos.on_nearest, pattern=callbacks.PATTERNS[callbacks.NEAREST]),
         MessageHandler(filters.ALL, fallbacks.on_unsupported),
     ])
     application.add_error_handler(fallbacks.on_error)

@@ -6,7 +6,8 @@ Each is `<kind>|<field>|...`; the app routes on the kind (PATTERNS), each handle
 from __future__ import annotations
 
 LIKE, ITEM, MORE, FEEDBACK = "like", "item", "more", "fb"
-PATTERNS = {kind: rf"^{kind}\|" for kind in (LIKE, ITEM, MORE, FEEDBACK)}
+SAVE, UNSAVE, SAVED, LANGUAGE, NEAREST = "save", "unsave", "saved", "lang", "near"
+PATTERNS = {kind: rf"^{kind}\|" for kind in (LIKE, ITEM, MORE, FEEDBACK, SAVE, UNSAVE, SAVED, LANGUAGE, NEAREST)}
 
 
 def more_like(query: str, page: int, rank: int) -> str:
@@ -26,6 +27,30 @@ def show_more(query: str, page: int) -> str:
 def feedback(query: str, page: int, vote: str) -> str:
     """vote: up or down."""
     return f"{FEEDBACK}|{query}|{page}|{vote}"
+
+
+def save(query: str, page: int, rank: int) -> str:
+    """♡ #rank: save that product of the query's page."""
+    return f"{SAVE}|{query}|{page}|{rank}"
+
+
+def unsave(saved: int) -> str:
+    """Remove a saved product (by its row in the saved list)."""
+    return f"{UNSAVE}|{saved}"
+
+
+def saved_page(offset: int) -> str:
+    """The next page of /saved."""
+    return f"{SAVED}|{offset}"
+
+
+def language(code: str) -> str:
+    return f"{LANGUAGE}|{code}"
+
+
+def nearest(query: str) -> str:
+    """After "nothing similar": show the nearest products anyway."""
+    return f"{NEAREST}|{query}"
 
 
 def fields(data: str | None) -> list[str]:

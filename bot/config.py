@@ -48,6 +48,7 @@ class Settings:
     item_finder: str = "auto"
     people_models: Path | None = None  # MediaPipe's pose models; None: the user's cache folder
     index_store: str = ""  # where this machine reaches the Milvus that the index names (a URI), if elsewhere
+    alerts_per_second: int = 25
 
     @property
     def store_uri(self) -> str | None:
@@ -149,5 +150,6 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         state_url=state_url(env),
         index_store=index_store(env),
         item_finder=_choice(env, "ITEM_FINDER", "auto", FINDERS),
+        alerts_per_second=_int(env, "ALERTS_PER_SECOND", 25, 1, 30),
         people_models=Path(env["PEOPLE_MODELS"].strip()).expanduser() if env.get("PEOPLE_MODELS", "").strip() else None,
     )

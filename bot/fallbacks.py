@@ -9,20 +9,23 @@ from typing import Any
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.i18n import N_
+from bot.language_menu import user_language
+
 log = logging.getLogger(__name__)
 
-SEND_A_PHOTO = "Send me a photo of clothing and I'll find similar products. /help explains more."
-NOT_AN_IMAGE = "That file isn't an image I can use. Please send a photo (JPEG, PNG or WebP)."
-UNSUPPORTED = "I can only work with photos. Please send a picture of the clothing you're looking for."
-UNKNOWN_COMMAND = "I don't know that command. Try /help."
-SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+SEND_A_PHOTO = N_("Send me a photo of clothing and I'll find similar products. /help explains more.")
+NOT_AN_IMAGE = N_("That file isn't an image I can use. Please send a photo (JPEG, PNG or WebP).")
+UNSUPPORTED = N_("I can only work with photos. Please send a picture of the clothing you're looking for.")
+UNKNOWN_COMMAND = N_("I don't know that command. Try /help.")
+SORRY = N_("Sorry, something went wrong on my side. Please try again in a moment.")
 
 
 def replying(text: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
     """A handler that answers with one fixed line."""
     async def reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
-        await update.effective_message.reply_text(text)
+        await update.effective_message.reply_text(user_language(update, context)(text))
 
     return reply
 
@@ -44,9 +47,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not isinstance(update, Update):
         return
     try:
+        sorry = user_language(update, context)(SORRY)
         if update.callback_query:
-            await update.callback_query.answer(SORRY, show_alert=True)
+            await update.callback_query.answer(sorry, show_alert=True)
         elif update.effective_chat:
-            await context.bot.send_message(update.effective_chat.id, SORRY)
+            await context.bot.send_message(update.effective_chat.id, sorry)
     except Exception:  # the API itself may be what failed; the log already has the cause
         log.warning("could not tell the user about the error", exc_info=True)

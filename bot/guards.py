@@ -5,10 +5,12 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.i18n import N_
+from bot.language_menu import user_language
 from bot.services import get_services
 
-PRIVATE = "Sorry, this bot is private. Ask its owner to add your Telegram user id."
-SLOW_DOWN = "You're sending photos faster than I can look at them. Please wait a minute and try again."
+PRIVATE = N_("Sorry, this bot is private. Ask its owner to add your Telegram user id.")
+SLOW_DOWN = N_("You're sending photos faster than I can look at them. Please wait a minute and try again.")
 
 
 async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -19,11 +21,11 @@ async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         raise ApplicationHandlerStop
     allowed = services.settings.allowed_user_ids
     if allowed and user.id not in allowed:
-        await reply(update, PRIVATE)
+        await reply(update, user_language(update, context)(PRIVATE))
         raise ApplicationHandlerStop
     if not services.limiter.allow(user.id):
         if services.limiter.should_warn(user.id):
-            await reply(update, SLOW_DOWN)
+            await reply(update, user_language(update, context)(SLOW_DOWN))
         elif update.callback_query:
             await update.callback_query.answer()
         raise ApplicationHandlerStop

@@ -19,10 +19,10 @@ from PIL import Image
 from threadpoolctl import threadpool_limits
 
 from bot.memory import release_freed_memory
-from bot.state import WHOLE
 from indexing import Embedder, Hit, Index, load_image
 from indexing.extract.images import open_photo
 from indexing.finder.background import BorderFinder
+from indexing.finder.first_cut import find_first, first_item, item_picture
 from indexing.finder.items import Finding, Item, ItemFinder, item_pixels
 
 MAX_BATCH = 8  # queries served by one pass over the vectors
@@ -61,7 +61,7 @@ class Photo:
     @property
     def first(self) -> int:
         """The item searched first: the most prominent one, or the whole photo if none stands out."""
-        return WHOLE if self.finding.searched is None else self.finding.searched
+        return first_item(self.finding)
 
 
 def reduced(image: Image.Image, side: int) -> Image.Image:
@@ -101,23 +101,12 @@ class Recommender:
     def busy(self) -> bool:
         return self.pending >= self.max_pending
 
-    def find_items(self, data: bytes, *, busy_cues: bool = True) -> Photo:
-        """Decode a photo and find its items (blocking: call it in a thread)."""
-        image, size = open_photo(data)
-        return Photo(data, image, size, self.finder.find(image, size, busy_cues=busy_cues))
-
-    def pixels(self, photo: Photo, item: int) -> np.ndarray:
-        """What the model sees for an item (or WHOLE): a packshot-like cut-out, or the photo as it is
-        (decoded again from its bytes, exactly as before items existed, so packshots keep their vectors)."""
-        if item == WHOLE:
-            return load_image(photo.data)
-        return item_pixels(photo.image, self.finder.refine(photo.image, photo.finding, item), photo.size)
-
     def first_cut(self, data: bytes) -> tuple[Photo, np.ndarray]:
-        """The photo with its quickly found items, kept small, and the pixels of the item to search first."""
-        photo = self.find_items(data, busy_cues=False)
-        pixels = self.pixels(photo, photo.first)
-        return replace(photo, image=reduced(photo.image, KEPT_SIDE)), pixels
+        """The photo with its quickly found items, kept small, and the pixels of the item to search first
+        (blocking: call it in a thread)."""
+        image, size, finding = find_first(self.finder, data)
+        pixels = item_picture(self.finder, data, image, size, finding, first_item(finding))
+        return Photo(data, reduced(image, KEPT_SIDE), size, finding), pixels
 
     async def recommend(self, data: bytes, k: int, *, filters: Mapping[str, Sequence[str]] | None = None
                         ) -> Recommendation:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from bot.alerts import queue_alerts
 from bot.filter_words import Vocabulary
 from bot.services import Services
 from indexing import FashionIndexError, Index
@@ -14,8 +15,9 @@ from indexing.errors import ExtractorMismatchError
 from indexing.store.files import MANIFEST, read_manifest
 
 log = logging.getLogger(__name__)
-# Manifest fields that change without a new generation (a sync that services nothing new, a build's progress).
-PROGRESS_FIELDS = ("synced", "updated", "building")
+# Manifest fields that change without a new generation (a sync that services nothing new, a build's progress, the
+# catalogue's nearest-neighbour distances and the "nothing similar" cut-off that calibrate stores).
+PROGRESS_FIELDS = ("synced", "updated", "building", "neighbours", "calibration")
 
 
 def stamp(directory: Path) -> tuple[int, int, int] | None:
@@ -67,3 +69,7 @@ async def follow_index(services: Services, every: float) -> None:
             switch(services, fresh)
             log.info("catalogue updated: generation %s, %d products (%d photos)",
                      fresh.manifest.get("generation"), fresh.product_count, fresh.count)
+            try:
+                await queue_alerts(services.store, fresh)
+            except Exception:  # the next generation (or restart) compares again: nothing is lost
+                log.exception("could not compare saved products with the new catalogue")

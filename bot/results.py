@@ -17,13 +17,15 @@ from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.album import send_album
+from bot.i18n import N_, Language
 from bot.services import get_services
-from bot.state import WHOLE, Look, Query
+from bot.state import Look, Query
 from indexing import Hit, Index
 from indexing.extract.images import encode
+from indexing.finder.first_cut import WHOLE
 from indexing.finder.sheet import outline_items
 
-EXPIRED = "This search has expired. Please send the photo again."
+EXPIRED = N_("This search has expired. Please send the photo again.")
 ITEMS_PER_ROW = 4
 
 
@@ -37,31 +39,36 @@ def shop_links(index: Index, ids: Sequence[str]) -> list[str | None]:
     return links
 
 
-def keyboard(query: Query, page: int, shown: int, k: int, look: Look | None = None,
+def keyboard(query: Query, page: int, shown: int, k: int, _: Language, look: Look | None = None,
              with_feedback: bool = True, links: Sequence[str | None] = ()) -> InlineKeyboardMarkup:
+    """🔎 #n and ♡ #n per product, 🛒 to the shop, the photo's items, the next page, and feedback."""
     rows = [
         [InlineKeyboardButton(f"🔎 #{rank}", callback_data=callbacks.more_like(query.id, page, rank))
+         for rank in range(1, shown + 1)],
+        [InlineKeyboardButton(f"♡ #{rank}", callback_data=callbacks.save(query.id, page, rank))
          for rank in range(1, shown + 1)],
     ]
     shop = [InlineKeyboardButton(f"🛒 {rank}", url=link) for rank, link in enumerate(links, 1) if link]
     if shop:
         rows.append(shop)
     if look is not None and look.boxes:
-        items = [InlineKeyboardButton(("▸ " if query.item == i else "") + look.label(i),
+        items = [InlineKeyboardButton(("▸ " if query.item == i else "") + look.label(i, _),
                                       callback_data=callbacks.item(look.id, i)) for i in range(len(look.boxes))]
-        items.append(InlineKeyboardButton(("▸ " if query.item == WHOLE else "") + "Whole photo",
+        items.append(InlineKeyboardButton(("▸ " if query.item == WHOLE else "") + _("Whole photo"),
                                           callback_data=callbacks.item(look.id, WHOLE)))
         rows += [items[i : i + ITEMS_PER_ROW] for i in range(0, len(items), ITEMS_PER_ROW)]
-    rows.append([InlineKeyboardButton(f"Show {k} more ▶", callback_data=callbacks.show_more(query.id, page))])
+    rows.append([InlineKeyboardButton(_.button(_("Show {k} more ▶", k=_.number(k))),
+                                      callback_data=callbacks.show_more(query.id, page))])
     if with_feedback:
-        rows.append([InlineKeyboardButton("👍 Helpful", callback_data=callbacks.feedback(query.id, page, "up")),
-                     InlineKeyboardButton("👎 Not helpful", callback_data=callbacks.feedback(query.id, page, "down"))])
+        rows.append([InlineKeyboardButton(_("👍 Helpful"), callback_data=callbacks.feedback(query.id, page, "up")),
+                     InlineKeyboardButton(_("👎 Not helpful"),
+                                          callback_data=callbacks.feedback(query.id, page, "down"))])
     return InlineKeyboardMarkup(rows)
 
 
-def describe_filters(filters: dict[str, list[str]]) -> str:
+def describe_filters(filters: dict[str, list[str]], _: Language) -> str:
     words = [value for values in filters.values() for value in values]
-    return f"Filters from your caption: {', '.join(words)}." if words else ""
+    return _("Filters from your caption: {words}.", words=_.quote(", ".join(words))) if words else ""
 
 
 def outlined(look: Look, item: int | None) -> bytes:
@@ -77,42 +84,41 @@ def jpeg_bytes(image: Image.Image) -> bytes:
 
 
 async def send_buttons(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: Query, page: int, shown: int,
-                       title: str, look: Look | None = None) -> None:
+                       title: str, _: Language, look: Look | None = None) -> None:
     """The message under an album: the keyboard, on the outlined photo when the query came from one (look:
     that photo's, when the caller has it; else it is read from the store)."""
     services = get_services(context)
     if look is None and query.look:
         look = services.store.look(query.look)
-    text = "\n".join(line for line in (title, describe_filters(query.filters),
-                                       "Tap 🔎 #n for more like that product.") if line)
     k = services.settings.top_k
-    markup = keyboard(query, page, shown, k, look, links=shop_links(services.index, query.page(page, k)))
+    markup = keyboard(query, page, shown, k, _, look, links=shop_links(services.index, query.page(page, k)))
+    lines = [title, describe_filters(query.filters, _), _("Tap 🔎 #n for more like that product, ♡ #n to save it.")]
     if look is None:
-        await context.bot.send_message(chat_id, text, reply_markup=markup)
+        await context.bot.send_message(chat_id, _.lines(*lines), reply_markup=markup)
         return
     if look.boxes:
-        text += "\nTap an item to search it instead."
+        lines.append(_("Tap an item to search it instead."))
     picture = await asyncio.to_thread(outlined, look, query.item)
-    await context.bot.send_photo(chat_id, picture, caption=text[:1024], reply_markup=markup)
+    await context.bot.send_photo(chat_id, picture, caption=_.lines(*lines)[:1024], reply_markup=markup)
 
 
 async def send_page(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: Query, page: int,
-                    hits: Sequence[Hit], title: str, look: Look | None = None) -> None:
+                    hits: Sequence[Hit], title: str, _: Language, look: Look | None = None) -> None:
     services = get_services(context)
-    await send_album(context.bot, chat_id, hits, services.index, services.store)
-    await send_buttons(context, chat_id, query, page, len(hits), title, look)
+    await send_album(context.bot, chat_id, hits, services.index, services.store, _)
+    await send_buttons(context, chat_id, query, page, len(hits), title, _, look)
 
 
-def item_title(query: Query, look: Look, count: int) -> str:
+def item_title(query: Query, look: Look, count: int, _: Language) -> str:
     """What the page under an album says it searched."""
     if query.item is None or look.packshot:
-        return f"Top {count} matches for your photo."
+        return _("Top {count} matches for your photo.", count=count)
     if query.item == WHOLE:
         if look.searched is None and look.boxes:
-            return (f"Top {count} matches for the whole photo: no single item stood out. For better matches, "
-                    "tap an item below or send a photo cropped to one garment.")
+            return _("Top {count} matches for the whole photo: no single item stood out. For better matches, "
+                     "tap an item below or send a photo cropped to one garment.", count=count)
         if look.searched is None:
-            return (f"Top {count} matches for the whole photo: I couldn't make out a single item. For better "
-                    "matches, send a photo cropped to one garment.")
-        return f"Top {count} matches for the whole photo."
-    return f"Top {count} matches for {look.label(query.item)} (highlighted)."
+            return _("Top {count} matches for the whole photo: I couldn't make out a single item. For better "
+                     "matches, send a photo cropped to one garment.", count=count)
+        return _("Top {count} matches for the whole photo.", count=count)
+    return _("Top {count} matches for {item} (highlighted).", count=count, item=look.label(query.item, _))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from telegram.ext import ContextTypes
 
@@ -15,6 +16,9 @@ from bot.state import Store
 from bot.stats import Stats
 from indexing import Index
 
+if TYPE_CHECKING:  # alerts imports the handlers' helpers, which import this module
+    from bot.alerts import AlertSender
+
 
 @dataclass
 class Services:
@@ -25,6 +29,7 @@ class Services:
     limiter: RateLimiter
     stats: Stats = field(default_factory=Stats)
     metrics: Metrics | None = None
+    alerts: AlertSender | None = None
 
     @property
     def index(self) -> Index:

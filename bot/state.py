@@ -1,4 +1,5 @@
-"""The bot's small persistent state: past queries and photos (for buttons), uploaded file_ids, feedback.
+"""The bot's small persistent state: past queries and photos (for buttons), uploaded file_ids, feedback, and
+(state_users) its users' languages, saved products and alerts.
 
 Store holds the SQL, written once for both engines; SqliteStore (one process, the default) and PostgresStore
 (shared by any number of replicas) give it a connection and their few differences.
@@ -16,8 +17,11 @@ from typing import Any
 
 import numpy as np
 
-WHOLE = -1  # the item number that stands for the whole photo
-KIND_NAMES = {"item": "Item", "outfit": "Outfit", "top": "Top", "bottom": "Bottom", "shoes": "Shoes", "photo": "Photo"}
+from bot.i18n import N_, Language
+from bot.state_users import UserState
+
+KIND_NAMES = {"item": N_("Item"), "outfit": N_("Outfit"), "top": N_("Top"), "bottom": N_("Bottom"),
+              "shoes": N_("Shoes"), "photo": N_("Photo")}
 
 
 @dataclass
@@ -52,13 +56,13 @@ class Look:
     # exactly the pixels that were outlined. Empty for a look stored before items were kept.
     items: list[dict[str, Any]] = field(default_factory=list)
 
-    def label(self, n: int) -> str:
+    def label(self, n: int, _: Language) -> str:
         """What the user calls item n: its number on the outlined photo, and what it is."""
         kind = self.items[n]["kind"] if n < len(self.items) else "item"
-        return f"{n + 1} {KIND_NAMES.get(kind, 'Item')}"
+        return f"{n + 1} {_(KIND_NAMES.get(kind, KIND_NAMES['item']))}"
 
 
-class Store:
+class Store(UserState):
     """Queries, photos, uploads and feedback over a DB-API connection; subclasses connect and set the dialect."""
 
     def __init__(self, ttl_hours: int = 72):

@@ -28,6 +28,16 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS served (time DOUBLE PRECISION NOT NULL, user_id BIGINT,
        seconds DOUBLE PRECISION NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS errors (time DOUBLE PRECISION NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS users (id BIGINT PRIMARY KEY, language TEXT, telegram_language TEXT,
+       alerts INTEGER NOT NULL DEFAULT 1)""",
+    """CREATE TABLE IF NOT EXISTS saved (id BIGSERIAL PRIMARY KEY, user_id BIGINT NOT NULL, product TEXT NOT NULL,
+       price TEXT NOT NULL, available INTEGER NOT NULL, created DOUBLE PRECISION NOT NULL,
+       UNIQUE (user_id, product))""",
+    """CREATE TABLE IF NOT EXISTS alerts (id BIGSERIAL PRIMARY KEY, saved BIGINT NOT NULL, user_id BIGINT NOT NULL,
+       product TEXT NOT NULL, kind TEXT NOT NULL, old_price TEXT NOT NULL, new_price TEXT NOT NULL,
+       created DOUBLE PRECISION NOT NULL, sent DOUBLE PRECISION)""",
+    "CREATE INDEX IF NOT EXISTS alerts_waiting ON alerts (sent, id)",
+    "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until DOUBLE PRECISION NOT NULL)",
 ]
 SCHEMA_LOCK = 7_401_042  # an advisory lock: two replicas starting at once create the schema one after the other
 STATS_WINDOW = 2000  # the latest served photos that /stats's percentiles are over

@@ -41,6 +41,38 @@ CREATE TABLE IF NOT EXISTS look_vectors (
     vector BLOB NOT NULL,
     PRIMARY KEY (look, item)
 );
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    language TEXT,
+    telegram_language TEXT,
+    alerts INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS saved (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL,
+    product TEXT NOT NULL,
+    price TEXT NOT NULL,
+    available INTEGER NOT NULL,
+    created REAL NOT NULL,
+    UNIQUE (user_id, product)
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    saved INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    product TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    old_price TEXT NOT NULL,
+    new_price TEXT NOT NULL,
+    created REAL NOT NULL,
+    sent REAL
+);
+CREATE INDEX IF NOT EXISTS alerts_waiting ON alerts (sent, id);
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL
+);
 """
 # Columns added after the first release: a state folder from then is upgraded in place.
 UPGRADES = {"queries": {"look": "TEXT", "item": "INTEGER"}, "looks": {"items": "TEXT"}}

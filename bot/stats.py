@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from bot.i18n import Language
+
 
 class Stats:
     def __init__(self, window: int = 2000):
@@ -27,9 +29,9 @@ class Stats:
     def failed(self) -> None:
         self.errors += 1
 
-    def report(self) -> str:
+    def report(self, _: Language) -> str:
         p50, p95 = np.percentile(np.array(self.latencies), [50, 95]) if self.latencies else (None, None)
-        return describe(self.queries, p50, p95, len(self.latencies), self.errors, len(self.users), self.started)
+        return describe(_, self.queries, p50, p95, len(self.latencies), self.errors, len(self.users), self.started)
 
 
 class SharedStats:
@@ -49,16 +51,22 @@ class SharedStats:
     def queries(self) -> int:
         return int(self.store.stats()["queries"])
 
-    def report(self) -> str:
+    def report(self, _: Language) -> str:
         s = self.store.stats()
-        return describe(s["queries"], s["p50"], s["p95"], s["window"], s["errors"], s["users"], self.started,
-                        " (all replicas)")
+        return describe(_, s["queries"], s["p50"], s["p95"], s["window"], s["errors"], s["users"], self.started,
+                        shared=True)
 
 
-def describe(queries: int, p50: float | None, p95: float | None, window: int, errors: int, users: int,
-             started: float, scope: str = "") -> str:
-    latency = (f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms (last {window})" if p50 is not None
-               else "no queries yet")
-    hours = (time.time() - started) / 3600
-    up = f"Up for {hours:.1f} h" + (" (this replica)" if scope else "")
-    return f"Queries served{scope}: {queries}\nLatency: {latency}\nErrors: {errors}\nDistinct users: {users}\n{up}"
+def describe(_: Language, queries: int, p50: float | None, p95: float | None, window: int, errors: int, users: int,
+             started: float, shared: bool = False) -> str:
+    latency = (_("Latency: p50 {p50} ms, p95 {p95} ms (last {window})", p50=_.number(round(p50 * 1000)),
+                 p95=_.number(round(p95 * 1000)), window=_.number(window)) if p50 is not None
+               else _("Latency: no queries yet"))
+    hours = _.number(round((time.time() - started) / 3600, 1))
+    return _.lines(
+        (_("Queries served (all replicas): {n}", n=_.number(queries)) if shared
+         else _("Queries served: {n}", n=_.number(queries))),
+        latency,
+        _("Errors: {n}", n=_.number(errors)),
+        _("Distinct users: {n}", n=_.number(users)),
+        _("Up for {hours} h (this replica)", hours=hours) if shared else _("Up for {hours} h", hours=hours))

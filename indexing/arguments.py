@@ -127,6 +127,21 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--quiet", action="store_true")
 
 
+def add_calibrate(sub: argparse._SubParsersAction) -> None:
+    calibrate = sub.add_parser("calibrate", help="choose the distance past which the bot says \"nothing similar\", "
+                               "from photos of catalogue products and photos that are not fashion")
+    calibrate.add_argument("--index", required=True)
+    calibrate.add_argument("--queries", required=True, help="folder of photos of products that the catalogue sells "
+                           "(not its own files: photos taken or rendered otherwise)")
+    calibrate.add_argument("--others", required=True, help="folder of photos that are not fashion (pets, food, ...)")
+    calibrate.add_argument("--cutoff", type=float, help="judge and store this cut-off instead of choosing one")
+    calibrate.add_argument("--finder", choices=FINDERS, default="auto", help="as the bot's ITEM_FINDER")
+    calibrate.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    calibrate.add_argument("--weights", help="the local weights file, for an index built with one")
+    calibrate.add_argument("--runtime", choices=RUNTIMES, default="auto", help="auto: ONNX Runtime if exported")
+    calibrate.add_argument("--quiet", action="store_true")
+
+
 def parser() -> argparse.ArgumentParser:
     """Every subcommand; args.command names the one given."""
     top = argparse.ArgumentParser(prog=PROG, description="Build and query a visual fashion index.")
@@ -142,4 +157,5 @@ def parser() -> argparse.ArgumentParser:
     add_fetch_models(sub)
     add_info(sub)
     add_eval(sub)
+    add_calibrate(sub)
     return top

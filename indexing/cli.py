@@ -272,13 +272,40 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_calibrate(args: argparse.Namespace) -> int:
+    from indexing.calibrate import calibrate
+    from indexing.nearness import percentile_of
+
+    result = calibrate(args.index, args.queries, args.others, cutoff=args.cutoff, finder=args.finder,
+                       runtime=args.runtime, weights_path=args.weights, progress=not args.quiet)
+    for problem in result.unreadable:
+        print(f"skipped {problem}", file=sys.stderr)
+    print(f"{len(result.near)} photos of catalogue products, {len(result.far)} other photos\n")
+    print("| cut-off | among the catalogue's own neighbours | precision | recall | catalogue photos answered |")
+    print("|--------:|:-------------------------------------|----------:|-------:|--------------------------:|")
+    for row in result.rows():
+        mark = "  ← chosen" if row.cutoff == result.chosen.cutoff else ""
+        print(f"| {row.cutoff:7.4f} | {percentile_of(result.neighbours, row.cutoff):<36} | {row.precision:9.3f} | "
+              f"{row.recall:6.3f} | {row.answered:25.3f} |{mark}")
+    print("\nprecision and recall are of \"nothing similar\": of the photos told so, the share that were not of the "
+          "catalogue; of the photos not of the catalogue, the share told so")
+    weights = str(Index.load(args.index).fingerprint.get("weights"))
+    if weights.startswith("random"):
+        print("note: random weights; these figures say nothing about how the ImageNet model separates them")
+    print(f"stored in {args.index}: the bot says \"nothing similar\" past {result.chosen.cutoff:.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({**result.to_dict(), "weights": weights,
+                                               "rows": [row.to_dict() for row in result.rows()]}, indent=2))
+    return 0
+
+
 def fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
 RUNNERS = {"build": run_build, "sync": run_sync, "add": run_add, "remove": run_remove, "compact": run_compact,
            "query": run_query, "export": run_export, "fetch-models": run_fetch_models, "info": run_info,
-           "eval": run_eval}
+           "eval": run_eval, "calibrate": run_calibrate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

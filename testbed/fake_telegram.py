@@ -70,6 +70,10 @@ class FakeTelegram:
         self.requests: list[Request] = []
         self.files: dict[str, bytes] = {}
         self.faults: dict[str, list[Fault]] = {}
+        self.every: dict[str, tuple[int, Fault]] = {}  # method -> (n, fault): each nth request of it fails so
+        self.blocked: set[int] = set()  # chats whose user blocked the bot: sending to them is Forbidden
+        self.language_codes: dict[int, str] = {}  # each user's Telegram app language, as updates carry it
+        self._calls: dict[str, int] = {}
         self.changed = threading.Condition()
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -131,8 +135,15 @@ class FakeTelegram:
         with self.changed:
             self.faults.setdefault(method, []).extend(faults)
 
+    def user(self, user: int) -> dict[str, Any]:
+        """The user as updates describe them (with their app's language_code, if set)."""
+        sender: dict[str, Any] = {"id": user, "is_bot": False, "first_name": f"User{user}"}
+        if user in self.language_codes:
+            sender["language_code"] = self.language_codes[user]
+        return sender
+
     def message(self, user: int, **content: Any) -> dict[str, Any]:
-        sender = {"id": user, "is_bot": False, "first_name": f"User{user}"}
+        sender = self.user(user)
         message = {"message_id": next(self._message_ids), "date": int(time.time()),
                    "chat": {"id": user, "type": "private", "first_name": f"User{user}"}, "from": sender, **content}
         self.push({"message": message})
@@ -166,7 +177,7 @@ class FakeTelegram:
         callback_id = f"cb{next(self._callback_ids)}"
         self.push({"callback_query": {
             "id": callback_id, "chat_instance": "ci", "data": data, "message": keyboard_message,
-            "from": {"id": user, "is_bot": False, "first_name": f"User{user}"}}})
+            "from": self.user(user)}})
         return callback_id
 
     def seen(self, method: str | tuple[str, ...] | None = None, chat_id: int | None = None) -> list[Request]:
@@ -195,10 +206,22 @@ class FakeTelegram:
             self.requests.append(request)
             self.changed.notify_all()
 
+    def fail_every(self, method: str, n: int, fault: Fault) -> None:
+        """From now on, every nth request of method answers with fault (e.g. a 429 now and then)."""
+        with self.changed:
+            self.every[method] = (n, fault)
+            self._calls[method] = 0
+
     def _next_fault(self, method: str) -> Fault | None:
         with self.changed:
             queue = self.faults.get(method)
-            return queue.pop(0) if queue else None
+            if queue:
+                return queue.pop(0)
+            if method in self.every:
+                n, fault = self.every[method]
+                self._calls[method] += 1
+                return fault if self._calls[method] % n == 0 else None
+            return None
 
     async def get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -233,6 +256,8 @@ class FakeTelegram:
     def answer(self, request: Request) -> Any:
         method, params = request.method, request.params
         chat = int(params["chat_id"]) if "chat_id" in params else 0
+        if chat in self.blocked and method.startswith("send"):
+            raise BadRequest("Forbidden: bot was blocked by the user", status=403)
         if method == "getMe":
             return {"id": BOT_ID, "is_bot": True, "first_name": "FashionBot", "username": "fashion_bot",
                     "can_join_groups": True, "can_read_all_group_messages": False,
@@ -263,6 +288,9 @@ class FakeTelegram:
                                     photo=self.photo_sizes(request, photo), **extra)
         if method == "editMessageReplyMarkup":
             return self.bot_message(chat, text="(edited)", reply_markup=params.get("reply_markup"))
+        if method == "editMessageText":
+            extra = {"reply_markup": params["reply_markup"]} if "reply_markup" in params else {}
+            return self.bot_message(chat, text=params["text"], **extra)
         raise BadRequest(f"Not Found: method {method} is not served by the fake", status=404)
 
 

@@ -7,7 +7,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from bot.app import build_application, post_init, post_shutdown
+from bot.app import build_application, post_init, post_shutdown, post_stop
 from bot.config import Settings
 from testbed.fake_telegram import FakeTelegram
 
@@ -50,6 +50,7 @@ class RunningBot:
         app = self.application
         await app.updater.stop()
         await app.stop()
+        await post_stop(app)
         await app.shutdown()
         await post_shutdown(app)
 

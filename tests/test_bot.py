@@ -65,8 +65,9 @@ def test_photo_gets_an_album_of_five_in_rank_order_then_the_keyboard(fake, bot, 
         assert score.startswith("Similarity ") and "%" in score
     buttons = keyboard.params["reply_markup"]["inline_keyboard"]
     assert [b["text"] for b in buttons[0]] == [f"🔎 #{i}" for i in range(1, 6)]
-    assert buttons[1][0]["text"] == "Show 5 more ▶"
-    assert [b["text"] for b in buttons[2]] == ["👍 Helpful", "👎 Not helpful"]
+    assert [b["text"] for b in buttons[1]] == [f"♡ #{i}" for i in range(1, 6)]
+    assert buttons[2][0]["text"] == "Show 5 more ▶"
+    assert [b["text"] for b in buttons[3]] == ["👍 Helpful", "👎 Not helpful"]
     assert keyboard.text.startswith("Top 5 matches")
 
 
@@ -111,6 +112,9 @@ def said(message) -> str:
     return message.get("text") or message.get("caption", "")
 
 
+SHOW_MORE, FEEDBACK = 2, 3  # rows of the keyboard under an album: 🔎 #n, ♡ #n, "Show 5 more", 👍/👎
+
+
 def callback_data(message, row, col=0):
     return message["reply_markup"]["inline_keyboard"][row][col]["callback_data"]
 
@@ -134,11 +138,11 @@ def test_show_more_pages_without_repeats(fake, bot):
     fake.send_photo(USER, user_photo())
     fake.wait_for("sendMediaGroup", chat_id=USER)
     message = keyboard_message(fake, USER)
-    fake.press(USER, message, callback_data(message, 1))
+    fake.press(USER, message, callback_data(message, SHOW_MORE))
     fake.wait_for("sendMediaGroup", count=2, chat_id=USER)
     page2 = keyboard_message(fake, USER, 1)
     assert said(page2).startswith("Matches 6–10")
-    fake.press(USER, page2, callback_data(page2, 1))
+    fake.press(USER, page2, callback_data(page2, SHOW_MORE))
     albums = fake.wait_for("sendMediaGroup", count=3, chat_id=USER)
     pages = [album_ids(a) for a in albums]
     shown = [pid for page in pages for pid in page]
@@ -294,7 +298,7 @@ def test_restart_keeps_uploads_and_buttons(fake, start_bot):
     first.stop()
 
     start_bot()
-    fake.press(USER, message, callback_data(message, 1))  # "Show 5 more" from before the restart
+    fake.press(USER, message, callback_data(message, SHOW_MORE))  # "Show 5 more" from before the restart
     page2 = fake.wait_for("sendMediaGroup", count=2, chat_id=USER)[1]
     assert len(page2.album()) == 5
     fake.send_photo(USER + 1, user_photo())
@@ -315,9 +319,9 @@ def test_feedback_is_appended_and_the_keyboard_updated(fake, bot, tmp_path):
     fake.send_photo(USER, user_photo())
     fake.wait_for("sendMediaGroup", chat_id=USER)
     message = keyboard_message(fake, USER)
-    fake.press(USER, message, callback_data(message, 2, 0))
+    fake.press(USER, message, callback_data(message, FEEDBACK, 0))
     edit = fake.wait_for("editMessageReplyMarkup")[0]
-    assert len(edit.params["reply_markup"]["inline_keyboard"]) == 2  # the vote buttons are gone
+    assert len(edit.params["reply_markup"]["inline_keyboard"]) == FEEDBACK  # the vote buttons are gone
     assert fake.wait_for("answerCallbackQuery")[0].text == "Thanks for the feedback!"
     lines = (tmp_path / "state" / "feedback.jsonl").read_text().splitlines()
     entry = json.loads(lines[0])

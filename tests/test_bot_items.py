@@ -52,7 +52,8 @@ def outlined(state: Path, data: bytes, n: int) -> np.ndarray:
 
 
 def buttons(message) -> dict[str, str]:
-    return {b["text"]: b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row}
+    return {b["text"]: b.get("callback_data") or b.get("url") for row in message["reply_markup"]["inline_keyboard"]
+            for b in row}
 
 
 def test_flatlay_gets_the_first_item_then_its_outlined_photo_with_item_buttons(fake, bot, exported_index, embedder):

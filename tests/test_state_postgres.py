@@ -7,10 +7,11 @@ import time
 import numpy as np
 import pytest
 
+from bot.i18n import language
 from bot.state import Store
 from bot.state_postgres import PostgresStore
 from bot.state_sqlite import SqliteStore
-from tests.test_bot import USER, callback_data, keyboard_message, user_photo
+from tests.test_bot import SHOW_MORE, USER, callback_data, keyboard_message, user_photo
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -63,7 +64,7 @@ def test_a_second_replica_answers_the_first_ones_buttons_and_reuses_its_uploads(
     first.stop()  # replica A is gone; B has its own (empty) state folder and the shared PostgreSQL
 
     second = start_bot(state_url=postgres_url, state_dir=tmp_path / "b")
-    fake.press(USER, message, callback_data(message, 1))  # "Show 5 more" on A's album
+    fake.press(USER, message, callback_data(message, SHOW_MORE))  # "Show 5 more" on A's album
     page2 = fake.wait_for("sendMediaGroup", count=2, chat_id=USER)[1]
     assert len(page2.album()) == 5
     fake.send_photo(USER + 1, user_photo())
@@ -73,5 +74,5 @@ def test_a_second_replica_answers_the_first_ones_buttons_and_reuses_its_uploads(
     while second.services.stats.queries < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert second.services.stats.queries == 2  # A's photo and B's, counted in one place
-    assert "Queries served (all replicas): 2" in second.services.stats.report()
+    assert "Queries served (all replicas): 2" in second.services.stats.report(language("en"))
     assert not (tmp_path / "b" / "state.sqlite3").exists()

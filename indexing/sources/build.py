@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from indexing.calibrate import record_neighbours
 from indexing.errors import BuildError, FashionIndexError, ImageError, IndexExistsError
 from indexing.extract.embedder import Embedder, KerasEmbedder, file_entry, probe_images
 from indexing.extract.exported import (
@@ -182,6 +183,7 @@ def build_index(sources: Sequence[str | Path], out: str | Path, *, metadata: str
     if people:
         extra["people"] = people
     done, products = write_checkpoint(target, checkpoint, out if options.copy_images else None, extra)
+    record_neighbours(out)
     report.indexed = len(products)
     report.skipped = done.failed
     if table:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from indexing.calibrate import record_neighbours
 from indexing.errors import BuildError, DownloadError, ImageError, IndexExistsError
 from indexing.extract.embedder import DIM, Embedder, KerasEmbedder, probe_images
 from indexing.extract.exported import ONNX_FILE
@@ -150,6 +151,7 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
         assert publisher is not None
         people = measure_people([index_dir / row["image"] for row in rows])
         publisher.commit(rows, vectors.matrix(rows), {**extra, "people": people} if people else extra)
+        record_neighbours(index_dir)
         report.added = len({row["id"] for row in rows})
     cache.prune(in_use)
     checkpoint.remove()

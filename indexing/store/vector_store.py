@@ -137,6 +137,11 @@ def open_store(directory: Path, manifest: dict[str, Any], store_uri: str | None 
     return store_class(kind_of(manifest)).open(directory, manifest, store_uri, verify=verify)
 
 
+def in_stock(record: Mapping[str, Any]) -> bool:
+    """Whether a product's record may be shown (not out of stock)."""
+    return (record.get("meta", {}).get("availability") or "").strip().lower() not in OUT_OF_STOCK
+
+
 def visible(availability: Iterable[str | None]) -> np.ndarray:
     """Per row: whether it may be shown (not out of stock)."""
     return np.array([(value or "").strip().lower() not in OUT_OF_STOCK for value in availability], dtype=bool)

@@ -1,0 +1,192 @@
+"""Alerts on saved products: queued when a new catalogue generation makes one cheaper or brings it back in stock,
+then sent at a steady pace by the one bot process that holds the sender's lease.
+
+Queueing is exactly-once however many replicas see the generation (state_users.apply_transitions). Sending is by
+one process at a time; each alert is marked sent as soon as Telegram accepts it, so a restart or another replica
+carries on with the next. The one gap: a process killed between Telegram's answer and that mark (a few
+milliseconds) leaves its alert to be sent again by the next holder. A stop (SIGTERM) lets the send in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot import callbacks
+from bot.album import photo_key
+from bot.captions import current_price, parse_price, product_name, shopper_price
+from bot.i18n import Language, language
+from bot.results import shop_links
+from bot.state import Store
+from bot.state_users import Alert, Saved, Transition
+from indexing import Index
+from indexing.store.vector_store import in_stock
+
+log = logging.getLogger(__name__)
+
+LEASE = "alerts"
+LEASE_SECONDS = 30.0  # a sender that died is replaced after this long
+PAGE = 500  # saved rows compared, and alerts fetched, at a time
+
+
+def cheaper(old: str, new: str) -> bool:
+    """Whether new is a lower price than old, in the same currency."""
+    before, after = parse_price(old), parse_price(new)
+    return bool(before and after and before[1] == after[1] and after[0] < before[0])
+
+
+def transition(saved: Saved, record: Mapping[str, Any] | None) -> Transition | None:
+    """What a saved row becomes for its product as the catalogue has it now (None: nothing changed)."""
+    price = current_price(record.get("meta", {})) if record else saved.price
+    available = bool(record) and in_stock(record or {})
+    if price == saved.price and available == saved.available:
+        return None
+    alert = None
+    if saved.alerts and available:
+        if not saved.available:
+            alert = "stock"
+        elif cheaper(saved.price, price):
+            alert = "price"
+    return Transition(saved, price, available, alert)
+
+
+async def queue_alerts(store: Store, index: Index) -> int:
+    """Compare every saved product with the catalogue now; queue an alert where one got cheaper or came back.
+
+    The index is read in a thread (with Milvus it is a question over the network); the state in the event loop,
+    like every other use of it."""
+    queued, after = 0, 0
+    while rows := store.saved_after(after, PAGE):
+        after = rows[-1].id
+        records = await asyncio.to_thread(index.products_of, sorted({row.product for row in rows}))
+        moves = [t for row in rows if (t := transition(row, records.get(row.product))) is not None]
+        if moves:
+            queued += store.apply_transitions(moves)
+    if queued:
+        log.info("queued %d alerts on saved products", queued)
+    return queued
+
+
+def alert_text(alert: Alert, record: Mapping[str, Any], _: Language) -> str:
+    name = _.quote(product_name(record.get("meta", {}), alert.product, _))
+    new = _.quote(shopper_price(alert.new_price, _)) if alert.new_price else ""
+    if alert.kind == "stock":
+        return _.lines(_("✅ Back in stock: {name}", name=name), _("Price: {price}", price=new) if new else "",
+                       _("You saved it earlier. /saved lists your saved products."))
+    return _.lines(_("📉 Cheaper now: {name}", name=name),
+                   _("{old} → {new}", old=_.quote(shopper_price(alert.old_price, _)), new=new),
+                   _("You saved it earlier. /saved lists your saved products."))
+
+
+def alert_keyboard(alert: Alert, link: str | None, _: Language) -> InlineKeyboardMarkup:
+    row = [InlineKeyboardButton(_("🛒 Buy"), url=link)] if link else []
+    row.append(InlineKeyboardButton(_("✕ Remove from saved"), callback_data=callbacks.unsave(alert.saved)))
+    return InlineKeyboardMarkup([row])
+
+
+async def send_alert(bot: Bot, store: Store, index: Index, alert: Alert) -> None:
+    """One alert as a photo of the product with the old and new price and its 🛒 link (uploaded once, then reused)."""
+    records = await asyncio.to_thread(index.products_of, [alert.product])
+    record = records.get(alert.product)
+    if record is None:  # gone from the catalogue since: nothing to buy
+        return
+    _ = language(store.alert_language(alert.user_id) or "en")
+    key = photo_key(record)
+    cached = store.file_id(key)
+    photo: str | bytes = cached or await asyncio.to_thread((index.directory / record["image"]).read_bytes)
+    message = await bot.send_photo(alert.user_id, photo, caption=alert_text(alert, record, _)[:1024],
+                                   reply_markup=alert_keyboard(alert, shop_links(index, [alert.product])[0], _))
+    if message.photo and not cached:
+        store.remember_upload(key, message.photo[-1].file_id)
+
+
+class AlertSender:
+    """The task that sends queued alerts, at most `per_second` a second, while this process holds the lease."""
+
+    def __init__(self, bot: Bot, store: Store, index: Any, per_second: float):
+        self.bot = bot
+        self.store = store
+        self.index = index  # a callable giving the index being served (a reload swaps it)
+        self.interval = 1.0 / per_second
+        self.owner = secrets.token_hex(8)
+        self.sent = 0
+        self.holding = False
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="alert-sender")
+
+    async def stop(self) -> None:
+        """Finish the send in flight (it is marked sent), then hand the lease back for another process."""
+        self._stopping.set()
+        if self._task:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.store.release_lease(LEASE, self.owner)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _run(self) -> None:
+        heartbeat = asyncio.create_task(self._hold(), name="alert-lease")
+        try:
+            await self._send_while_held()
+        finally:
+            heartbeat.cancel()
+
+    async def _hold(self) -> None:
+        """Renew the lease every few seconds, apart from sending: a send that waits out a long 429 keeps it."""
+        while True:
+            try:
+                self.holding = self.store.hold_lease(LEASE, self.owner, LEASE_SECONDS)
+            except Exception:
+                self.holding = False
+                log.exception("cannot renew the alert sender's lease")
+            await asyncio.sleep(LEASE_SECONDS / 3)
+
+    async def _send_while_held(self) -> None:
+        next_at = time.monotonic()
+        while not self._stopping.is_set():
+            try:
+                alerts = self.store.waiting_alerts(PAGE) if self.holding else []
+                if not alerts:
+                    await self._pause(1.0)
+                    continue
+                for alert in alerts:
+                    if self._stopping.is_set() or not self.holding:
+                        break
+                    await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                    next_at = max(next_at + self.interval, time.monotonic())
+                    await self._deliver(alert)
+            except Exception:  # the state or the index failed for a moment: the queue is still there
+                log.exception("sending alerts failed; trying again shortly")
+                await self._pause(5.0)
+
+    async def _deliver(self, alert: Alert) -> None:
+        try:
+            await send_alert(self.bot, self.store, self.index(), alert)
+        except Forbidden:  # blocked the bot, or deleted their account: no more alerts for them
+            log.info("user %d blocked the bot: their alerts are dropped", alert.user_id)
+            self.store.drop_user(alert.user_id)
+            return
+        except BadRequest as exc:
+            if "chat not found" not in str(exc).lower():
+                raise
+            self.store.drop_user(alert.user_id)
+            return
+        except TelegramError as exc:  # still failing after the retries (429s, timeouts): left for the next round
+            log.warning("alert %d not sent yet: %s", alert.id, exc)
+            await self._pause(5.0)
+            return
+        self.store.mark_sent(alert.id)
+        self.sent += 1
