@@ -21,7 +21,7 @@ BENCHES = {
     "build": "build", "latency": "latency", "search": "search", "memory": "memory", "bot": "bot_latency",
     "bot-scaled": "bot_scaled", "ann": "ann_scale", "milvus": "milvus_scale", "feed": "feed_sync",
     "first-run": "first_run", "commands": "commands", "items": "items", "outlines": "outlines",
-    "resize": "resize_policy", "shop-transcript": "shop_transcript",
+    "resize": "resize_policy", "shop-transcript": "shop_transcript", "calibration": "calibration", "alerts": "alerts",
 }
 ALL = ("build", "latency", "search", "memory", "bot")
 

@@ -103,13 +103,14 @@ def transcript(fake: FakeTelegram, user: int, photo: bytes) -> list[dict]:
     fake.send_photo(user, photo, caption="women", width=1280, height=960)
     keyboard = fake.wait_for("sendPhoto", count=1, chat_id=user)[0].response
     rows = keyboard["reply_markup"]["inline_keyboard"]
-    fake.press(user, keyboard, rows[1][1]["callback_data"])  # Item 2
+    buttons = {b["text"].removeprefix("▸ "): b.get("callback_data") for row in rows for b in row}
+    fake.press(user, keyboard, next(data for text, data in buttons.items() if text.startswith("2 ")))  # item 2
     fake.wait_for("sendPhoto", count=2, chat_id=user)
-    fake.press(user, keyboard, rows[0][1]["callback_data"])  # More like #2
+    fake.press(user, keyboard, buttons["🔎 #2"])  # more like #2
     fake.wait_for("sendMessage", count=2, chat_id=user)
-    fake.press(user, keyboard, rows[-2][0]["callback_data"])  # Show 5 more
+    fake.press(user, keyboard, buttons["Show 5 more ▶"])
     fake.wait_for("sendPhoto", count=3, chat_id=user)
-    fake.press(user, keyboard, rows[-1][0]["callback_data"])  # Helpful
+    fake.press(user, keyboard, buttons["👍 Helpful"])
     fake.wait_for("editMessageReplyMarkup")
     time.sleep(0.5)
     start = next(i for i, r in enumerate(fake.requests) if r.chat_id == user)

@@ -22,6 +22,10 @@ TITLES = {
     "first-run": "`make run` with no index: the bot serves while the full catalogue is indexed",
     "milvus": "Milvus (standalone, its index by size) against the index folder: write, search, a 1% change, a bot",
     "bot-scaled": "One bot replica on Milvus Lite + PostgreSQL against the default (folder + SQLite), same run",
+    "calibration": "\"Nothing similar\": the cut-off chosen on half the photos, judged on the held-out half (RANDOM "
+                   "weights: the calibration at work, not how ImageNet's model separates garments from cats)",
+    "alerts": "Alerts on saved products through the fake Bot API: 429s injected, a restart in the middle",
+    "alerts-replicas": "The same with two bot replicas sharing PostgreSQL; the one sending is restarted",
 }
 
 

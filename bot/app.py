@@ -108,9 +108,9 @@ async def post_stop(application: Application) -> None:
 
 
 async def post_shutdown(application: Application) -> None:
-    follower = application.bot_data.get("follower")
-    if follower:
-        follower.cancel()
+    for task in ("follower", "queue"):
+        if application.bot_data.get(task):
+            application.bot_data[task].cancel()
     services: Services | None = application.bot_data.get("services")
     if services:
         services.recommender.close()

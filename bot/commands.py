@@ -14,18 +14,17 @@ from indexing import Index
 
 
 def help_text(_: Language, k: int) -> str:
-    return _.lines(
+    paragraphs = [
         _("Send me a photo of a piece of clothing, shoes or an accessory, and I'll show you the {k} most similar "
           "products from the catalogue. A photo of someone wearing it, or a screenshot of a shop or a post, works "
           "too: I find the outfit or the picture in it.", k=_.number(k)),
-        "",
         _("Add words to the photo's caption to narrow it down, for example \"women red\" or \"men shoes\"."),
-        "",
         _("Under each album: 🔎 #n finds more like that product, ♡ #n saves it, \"Show more\" gives the next "
           "matches, and 👍/👎 tells the shop what worked."),
         _("/saved lists what you saved: I tell you when it gets cheaper or is back in stock (/alerts off stops "
           "that). /language changes my language."),
-    ).replace("\n\n\n", "\n\n")
+    ]
+    return "\n\n".join(_.lines(paragraph) for paragraph in paragraphs)
 
 
 async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
