@@ -2,6 +2,7 @@
 
     python -m benchmarks alerts                 # one bot (SQLite), restarted (SIGTERM) half-way
     python -m benchmarks alerts --replicas 2    # two bots sharing PostgreSQL; the one sending is restarted
+    python -m benchmarks alerts --latency 0.15  # each Bot API answer takes 150 ms
 
 10,000 saved products across 2,000 users (5 each, from a pool of 2,000 products), then one change that drops 500
 of those products' prices. The fake Bot API answers every 40th sendPhoto with a 429 (retry after 1 s) and 1% of the
@@ -91,6 +92,7 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--pool", type=int, default=2000, help="products the users save from")
     parser.add_argument("--drops", type=int, default=500)
     parser.add_argument("--replicas", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds each Bot API answer takes")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="fashion-alerts-"))
     embedder = KerasEmbedder(Weights("random", 0))
@@ -107,6 +109,7 @@ def run(argv: list[str]) -> dict:
     fake = FakeTelegram().start()
     fake.blocked |= blocked
     fake.fail_every("sendPhoto", 40, Fault(429, retry_after=1))
+    fake.latency = args.latency
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, "INDEX_DIR": str(index_dir),
            "INDEX_RELOAD_SECONDS": "1", "ALERTS_PER_SECOND": "25", "LOG_LEVEL": "INFO", **state_env}
     bots, logs = [], []
@@ -157,8 +160,10 @@ def run(argv: list[str]) -> dict:
     queued = [int(m.group(1)) for log in [*logs, stopped_log] for line in log
               if (m := re.search(r"queued (\d+) alerts", line))]
     throttled = [r for r in fake.seen("sendPhoto") if r.response is None and r.chat_id not in blocked]
-    return {"alerts" if args.replicas == 1 else "alerts-replicas": {
+    stem = "alerts" if args.replicas == 1 else "alerts-replicas"
+    return {stem + (f"-latency-{int(args.latency * 1000)}ms" if args.latency else ""): {
         "replicas": args.replicas, "state": "SQLite" if args.replicas == 1 else "PostgreSQL",
+        "bot_api_latency_ms": int(args.latency * 1000),
         "saved_products": sum(len(p) for p in saved.values()), "users": args.users, "price_drops": args.drops,
         "alerts_expected": total, "alerts_delivered": len(sent),
         "sent_twice": sum(n - 1 for n in got.values() if n > 1), "missing": sum((expected - got).values()),

@@ -26,6 +26,7 @@ TITLES = {
                    "weights: the calibration at work, not how ImageNet's model separates garments from cats)",
     "alerts": "Alerts on saved products through the fake Bot API: 429s injected, a restart in the middle",
     "alerts-replicas": "The same with two bot replicas sharing PostgreSQL; the one sending is restarted",
+    "alerts-latency-150ms": "The same (one bot) with every Bot API answer taking 150 ms, as over the internet",
 }
 
 

@@ -73,6 +73,7 @@ class FakeTelegram:
         self.every: dict[str, tuple[int, Fault]] = {}  # method -> (n, fault): each nth request of it fails so
         self.blocked: set[int] = set()  # chats whose user blocked the bot: sending to them is Forbidden
         self.language_codes: dict[int, str] = {}  # each user's Telegram app language, as updates carry it
+        self.latency = 0.0  # seconds each answer takes, as over the internet (getUpdates excepted)
         self._calls: dict[str, int] = {}
         self.changed = threading.Condition()
         self._updates: list[dict[str, Any]] = []
@@ -343,6 +344,8 @@ class MethodHandler(tornado.web.RequestHandler):
         if method != "getUpdates":
             self.fake._record(request)
         fault = self.fake._next_fault(method)
+        if self.fake.latency and method != "getUpdates":
+            await asyncio.sleep(self.fake.latency)
         if fault and fault.stall:
             await asyncio.sleep(fault.stall)
         if fault and fault.status != 200:
