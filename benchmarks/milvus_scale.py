@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -101,11 +101,11 @@ def bench_store(name: str, directory: Path, spec: str | None, data: Path, setup:
 
 
 def bench_milvus(real_index: Path, sizes: tuple[int, ...], engine: str, stores: Sequence[str],
-                 milvus_index: str | None = None) -> dict:
+                 milvus_index: str | None = None, settings: Mapping[str, str] | None = None) -> dict:
     real = Index.load(real_index)
     base = np.asarray(real.store.vectors, dtype=np.float32)
     sigma = float(np.sqrt(np.median(np.maximum(nearest_distances(base), 0))) / np.sqrt(base.shape[1]))
-    server = MilvusStandalone().start() if engine == "standalone" else MilvusLiteServer().start()
+    server = MilvusStandalone(settings).start() if engine == "standalone" else MilvusLiteServer().start()
     engine_pid = server.server.server_proc.pid if engine == "standalone" else server.process.pid
     fake = FakeTelegram().start()
     rows = []
@@ -140,6 +140,7 @@ def bench_milvus(real_index: Path, sizes: tuple[int, ...], engine: str, stores: 
         fake.stop()
         server.stop()
     return {"rows": rows, "queries": QUERIES, "real_vectors": len(base), "engine": engine,
+            "server_settings": dict(settings or {}),
             "note": "scores from ResNet50 with random weights: recall is against exact search, not quality"}
 
 
@@ -151,7 +152,11 @@ def run(argv: Sequence[str]) -> dict:
     parser.add_argument("--engine", choices=("standalone", "lite"), default="standalone")
     parser.add_argument("--stores", default="folder,milvus", help="which to measure: folder, milvus or both")
     parser.add_argument("--milvus-index", help="as fashion-index build --milvus-index (default: chosen by size)")
+    parser.add_argument("--server-setting", action="append", default=[], metavar="KEY=VALUE",
+                        help="a milvus.yaml setting of the standalone server, e.g. dataCoord.segment.maxSize=4096")
+    parser.add_argument("--out", default="milvus", help="the results' name (benchmarks/results/OUT.json)")
     args = parser.parse_args(argv)
     sizes = tuple(int(n) for n in args.sizes.split(","))
-    return {"milvus": bench_milvus(Path(args.real_index), sizes, args.engine, args.stores.split(","),
-                                   args.milvus_index)}
+    settings = dict(pair.split("=", 1) for pair in args.server_setting)
+    return {args.out: bench_milvus(Path(args.real_index), sizes, args.engine, args.stores.split(","),
+                                   args.milvus_index, settings)}

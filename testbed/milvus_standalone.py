@@ -10,6 +10,7 @@ import os
 import shlex
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,9 @@ def namespaced(command: list[str], env: dict[str, str] | None = None) -> list[st
 
 
 class MilvusStandalone:
-    def __init__(self) -> None:
+    def __init__(self, settings: Mapping[str, str] | None = None) -> None:
+        """settings: milvus.yaml keys to change, dotted (`dataCoord.segment.maxSize`)."""
+        self.settings = dict(settings or {})
         self.folder = Path(tempfile.mkdtemp(prefix="fashion-milvus-standalone-"))
         self.server: Any = None
         self.spec = ""
@@ -51,6 +54,8 @@ class MilvusStandalone:
         self.server.set_base_dir(str(self.folder))
         for component in COMPONENTS:
             self.server.config.set(f"{component}.ip", "127.0.0.1")
+        for key, value in self.settings.items():
+            self.server.config.set(key, value)
         self.server.start()
         self.spec = f"milvus://127.0.0.1:{self.server.listen_port}/fashion"
         return self

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -104,41 +105,33 @@ def test_calibrate_without_photos_of_one_kind_says_so(index_copy, tmp_path):
     assert "calibration" not in read_manifest(index_copy)
 
 
-@pytest.fixture
-def calibrated(exported_index, tmp_path, embedder, catalogue):
-    """The served index with a cut-off between a catalogue photo's distance (0) and the astronaut's."""
-    target = tmp_path / "calibrated"
-    shutil.copytree(exported_index, target)
-    index = Index.load(target)
+def test_a_photo_past_the_cutoff_gets_nothing_similar_and_the_nearest_on_a_tap(fake, start_bot, exported_index,
+                                                                               tmp_path, embedder, catalogue):
+    index_dir = tmp_path / "served"
+    shutil.copytree(exported_index, index_dir)
+    bot = start_bot(index_dir=index_dir, reload_seconds=1)
     astronaut = jpeg(Image.fromarray(skimage_data.astronaut()))
-    far = index.search(embedder.embed(load_image(astronaut)[None])[0], 1)[0].distance
-    update_manifest(target, calibration={"cutoff": far / 2})
-    return target, astronaut
-
-
-def test_a_photo_past_the_cutoff_gets_nothing_similar_and_the_nearest_on_a_tap(fake, start_bot, calibrated,
-                                                                               catalogue):
-    index_dir, astronaut = calibrated
-    start_bot(index_dir=index_dir)
     fake.send_photo(USER, astronaut, width=512, height=512)
-    reply = fake.wait_for("sendMessage", chat_id=USER)[0]
+    assert len(fake.wait_for("sendMediaGroup", chat_id=USER)[0].album()) == 5  # not calibrated: as ever
+
+    # Calibrated while the bot runs: a cut-off between a catalogue photo's distance (0) and the astronaut's.
+    far = Index.load(index_dir).search(embedder.embed(load_image(astronaut)[None])[0], 1)[0].distance
+    update_manifest(index_dir, calibration={"cutoff": far / 2})
+    deadline = time.monotonic() + 10
+    while "calibration" not in bot.services.index.manifest:  # followed without a restart
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    fake.send_photo(USER + 1, astronaut, width=512, height=512)
+    reply = fake.wait_for("sendMessage", chat_id=USER + 1)[0]
     assert reply.text.startswith("I found nothing similar in the catalogue")
-    assert not fake.seen("sendMediaGroup", chat_id=USER)
+    assert not fake.seen("sendMediaGroup", chat_id=USER + 1)
     (button,) = [b for row in reply.params["reply_markup"]["inline_keyboard"] for b in row]
     assert button["text"] == "Show the nearest anyway"
-    fake.press(USER, reply.response, button["callback_data"])
-    album = fake.wait_for("sendMediaGroup", chat_id=USER)[0]
+    fake.press(USER + 1, reply.response, button["callback_data"])
+    album = fake.wait_for("sendMediaGroup", chat_id=USER + 1)[0]
     assert len(album.album()) == 5
-    assert fake.wait_for("sendMessage", count=2, chat_id=USER)[1].text.startswith("The nearest 5 products")
+    assert fake.wait_for("sendMessage", count=2, chat_id=USER + 1)[1].text.startswith("The nearest 5 products")
 
     photo = next(iter(sorted(catalogue[0].glob("*.jpg")))).read_bytes()  # a catalogue product: answered as ever
-    fake.send_photo(USER + 1, photo, width=60, height=80)
-    assert len(fake.wait_for("sendMediaGroup", chat_id=USER + 1)[0].album()) == 5
-
-
-def test_without_calibration_every_photo_gets_its_album(fake, bot):
-    fake.send_photo(USER, jpeg(Image.fromarray(skimage_data.astronaut())), width=512, height=512)
-    assert len(fake.wait_for("sendMediaGroup", chat_id=USER)[0].album()) == 5
-    assert not [r for r in fake.seen("sendMessage", chat_id=USER) if "nothing similar" in r.text]
-
-
+    fake.send_photo(USER + 2, photo, width=60, height=80)
+    assert len(fake.wait_for("sendMediaGroup", chat_id=USER + 2)[0].album()) == 5
