@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from telegram import Bot, InputMediaPhoto, Message
 from telegram.error import BadRequest
@@ -15,6 +15,7 @@ from bot.state import Store
 from indexing import Hit, Index
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def photo_key(product: Mapping[str, Any]) -> str:
@@ -32,6 +33,19 @@ def media_for(hits: Sequence[Hit], index: Index, store: Store, use_cache: bool, 
     return media
 
 
+async def with_uploads(store: Store, keys: Sequence[str], send: Callable[[bool], Awaitable[T]]) -> T:
+    """send(use_cache=True), by the cached file_ids; if Telegram refuses them (bot token changed, file purged), the
+    cache of these photos is forgotten and they are sent again as uploads, once."""
+    try:
+        return await send(True)
+    except BadRequest as exc:
+        if "file" not in str(exc).lower():
+            raise
+        log.warning("cached file_ids refused (%s); uploading the photos again", exc)
+        store.forget_uploads(list(keys))
+        return await send(False)
+
+
 async def send_album(bot: Bot, chat_id: int, hits: Sequence[Hit], index: Index, store: Store, _: Language,
                      reply_to: int | None = None, similarity: bool = True) -> Sequence[Message]:
     """Send the hits as one album, captioned in the user's language (similarity: with each one's score); each
@@ -43,22 +57,15 @@ async def send_album(bot: Bot, chat_id: int, hits: Sequence[Hit], index: Index, 
     hits = available
     if not hits:
         return ()
-    for use_cache in (True, False):
+
+    async def send(use_cache: bool) -> Sequence[Message]:
         media = media_for(hits, index, store, use_cache, _, similarity)
-        try:
-            if len(media) == 1:  # an album needs two items
-                message = await bot.send_photo(chat_id, media[0].media, caption=media[0].caption,
-                                               reply_to_message_id=reply_to)
-                messages: Sequence[Message] = (message,)
-            else:
-                messages = await bot.send_media_group(chat_id, media, reply_to_message_id=reply_to)
-            break
-        except BadRequest as exc:
-            # A file_id can stop working (bot token changed, file purged): upload afresh once.
-            if not use_cache or "file" not in str(exc).lower():
-                raise
-            log.warning("cached file_ids refused (%s); uploading the photos again", exc)
-            store.forget_uploads([photo_key(h.product) for h in hits])
+        if len(media) == 1:  # an album needs two items
+            return (await bot.send_photo(chat_id, media[0].media, caption=media[0].caption,
+                                         reply_to_message_id=reply_to),)
+        return await bot.send_media_group(chat_id, media, reply_to_message_id=reply_to)
+
+    messages = await with_uploads(store, [photo_key(h.product) for h in hits], send)
     for hit, message in zip(hits, messages, strict=False):
         if message.photo:
             store.remember_upload(photo_key(hit.product), message.photo[-1].file_id)

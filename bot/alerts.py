@@ -17,14 +17,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import callbacks
-from bot.album import photo_key
+from bot.album import photo_key, with_uploads
 from bot.captions import current_price, parse_price, product_name, shopper_price
 from bot.i18n import Language, language
-from bot.results import shop_links
+from bot.results import shop_link
 from bot.state import Store
 from bot.state_users import Alert, Saved, Transition
 from indexing import Index
@@ -76,6 +76,15 @@ async def queue_alerts(store: Store, index: Index) -> int:
     return queued
 
 
+async def compare_saved(store: Store, index: Index) -> None:
+    """queue_alerts as a background job: a failure is logged, and the next generation (or a restart) compares again,
+    so nothing is lost."""
+    try:
+        await queue_alerts(store, index)
+    except Exception:
+        log.exception("could not compare saved products with the catalogue")
+
+
 def alert_text(alert: Alert, record: Mapping[str, Any], _: Language) -> str:
     name = _.quote(product_name(record.get("meta", {}), alert.product, _))
     new = _.quote(shopper_price(alert.new_price, _)) if alert.new_price else ""
@@ -101,11 +110,15 @@ async def send_alert(bot: Bot, store: Store, index: Index, alert: Alert) -> None
         return
     _ = language(store.alert_language(alert.user_id) or "en")
     key = photo_key(record)
-    cached = store.file_id(key)
-    photo: str | bytes = cached or await asyncio.to_thread((index.directory / record["image"]).read_bytes)
-    message = await bot.send_photo(alert.user_id, photo, caption=alert_text(alert, record, _)[:1024],
-                                   reply_markup=alert_keyboard(alert, shop_links(index, [alert.product])[0], _))
-    if message.photo and not cached:
+
+    async def send(use_cache: bool) -> Message:
+        cached = store.file_id(key) if use_cache else None
+        photo: str | bytes = cached or await asyncio.to_thread((index.directory / record["image"]).read_bytes)
+        return await bot.send_photo(alert.user_id, photo, caption=alert_text(alert, record, _)[:1024],
+                                    reply_markup=alert_keyboard(alert, shop_link(record), _))
+
+    message = await with_uploads(store, [key], send)
+    if message.photo:
         store.remember_upload(key, message.photo[-1].file_id)
 
 

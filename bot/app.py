@@ -19,7 +19,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from bot import buttons, callbacks, commands, fallbacks, language_menu, photos, saved
-from bot.alerts import AlertSender, queue_alerts
+from bot.alerts import AlertSender, compare_saved
 from bot.config import Settings
 from bot.filter_words import Vocabulary
 from bot.guards import guard
@@ -81,7 +81,7 @@ async def post_init(application: Application) -> None:
     services.alerts = AlertSender(application.bot, store, lambda: services.index, settings.alerts_per_second)
     services.alerts.start()
     # A sync while the bot was down may have made saved products cheaper: compare now, without delaying the start.
-    application.bot_data["queue"] = asyncio.create_task(queue_alerts(store, index), name="queue-alerts")
+    application.bot_data["queue"] = asyncio.create_task(compare_saved(store, index), name="queue-alerts")
     if settings.reload_seconds:
         application.bot_data["follower"] = asyncio.create_task(
             follow_index(services, settings.reload_seconds), name="follow-index")

@@ -8,15 +8,12 @@ from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.captions import product_name
-from bot.i18n import N_
 from bot.language_menu import user_language
-from bot.results import EXPIRED, item_title, keyboard, send_page, shop_links
+from bot.results import EXPIRED, GONE, item_title, keyboard, send_page, shop_links
 from bot.services import Services, get_services
 from bot.state import Look
 from indexing.finder.first_cut import WHOLE
 from indexing.finder.items import Item
-
-GONE = N_("That product is no longer in the catalogue.")
 
 
 def fields(update: Update) -> list[str]:

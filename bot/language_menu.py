@@ -14,7 +14,7 @@ AUTOMATIC = "auto"  # the menu's choice of Telegram's language_code
 
 def user_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Language:
     """The language the user chose with /language, else their Telegram app's, else English; looked up once per
-    update (the guard does it first) and kept on the update's context."""
+    update, by the first handler (or the guard) that writes to the user, and kept on the update's context."""
     chosen = getattr(context, "language", None)
     if isinstance(chosen, Language):
         return chosen
@@ -56,10 +56,10 @@ async def on_language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE)
     callback = update.callback_query
     assert callback is not None
     code = callbacks.fields(callback.data)[0]
-    _ = store_choice(update, context, code if code in LANGUAGES else AUTOMATIC)
+    chosen = code if code in LANGUAGES else None
+    _ = store_choice(update, context, chosen or AUTOMATIC)
     await callback.answer(_.name)
-    await callback.edit_message_text(chosen_text(_), reply_markup=menu(get_services(context).store.language(
-        update.effective_user.id) if update.effective_user else None, _))
+    await callback.edit_message_text(chosen_text(_), reply_markup=menu(chosen, _))
 
 
 def store_choice(update: Update, context: ContextTypes.DEFAULT_TYPE, code: str) -> Language:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from bot.alerts import queue_alerts
+from bot.alerts import compare_saved
 from bot.filter_words import Vocabulary
 from bot.services import Services
 from indexing import FashionIndexError, Index
@@ -69,7 +69,4 @@ async def follow_index(services: Services, every: float) -> None:
             switch(services, fresh)
             log.info("catalogue updated: generation %s, %d products (%d photos)",
                      fresh.manifest.get("generation"), fresh.product_count, fresh.count)
-            try:
-                await queue_alerts(services.store, fresh)
-            except Exception:  # the next generation (or restart) compares again: nothing is lost
-                log.exception("could not compare saved products with the new catalogue")
+            await compare_saved(services.store, fresh)

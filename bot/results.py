@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from PIL import Image
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -26,17 +27,20 @@ from indexing.finder.first_cut import WHOLE
 from indexing.finder.sheet import outline_items
 
 EXPIRED = N_("This search has expired. Please send the photo again.")
+GONE = N_("That product is no longer in the catalogue.")
 ITEMS_PER_ROW = 4
 
 
+def shop_link(record: Mapping[str, Any] | None) -> str | None:
+    """A product's `link` from the feed, where it is an http(s) URL that a button may open."""
+    link = (record or {}).get("meta", {}).get("link", "")
+    return link if re.match(r"^https?://[^\s]+$", link, re.IGNORECASE) else None
+
+
 def shop_links(index: Index, ids: Sequence[str]) -> list[str | None]:
-    """Each product's `link` from the feed, where it is an http(s) URL that a button may open."""
+    """shop_link of each of these products."""
     records = index.products_of(ids)
-    links: list[str | None] = []
-    for pid in ids:
-        link = records[pid].get("meta", {}).get("link", "") if pid in records else ""
-        links.append(link if re.match(r"^https?://[^\s]+$", link, re.IGNORECASE) else None)
-    return links
+    return [shop_link(records.get(pid)) for pid in ids]
 
 
 def keyboard(query: Query, page: int, shown: int, k: int, _: Language, look: Look | None = None,

@@ -10,7 +10,7 @@ from bot.album import send_album
 from bot.captions import current_price, product_name
 from bot.i18n import Language
 from bot.language_menu import user_language
-from bot.results import EXPIRED, shop_links
+from bot.results import EXPIRED, GONE, shop_link
 from bot.services import get_services
 from indexing import Hit
 from indexing.store.vector_store import in_stock
@@ -34,7 +34,7 @@ async def on_save(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     product = ids[int(rank) - 1]
     records = services.index.products_of([product])
     if product not in records:
-        await callback.answer(_("That product is no longer in the catalogue."), show_alert=True)
+        await callback.answer(_(GONE), show_alert=True)
         return
     record = records[product]
     services.store.remember_telegram_language(user.id, user.language_code)
@@ -66,17 +66,17 @@ async def send_saved(update: Update, context: ContextTypes.DEFAULT_TYPE, chat_id
     assert user is not None
     _ = user_language(update, context)
     page, total = services.store.saved_by(user.id, offset, PAGE)
-    records = services.index.products_of([product for _row, product in page])
-    shown = [(row, product) for row, product in page if product in records]
     if not total:
         await context.bot.send_message(chat_id, _("You have saved nothing yet. Tap ♡ #n under a result to save it."))
         return
+    records = services.index.products_of([product for _row, product in page])
+    shown = [(row, product) for row, product in page if product in records]
     hits = [Hit(n, product, 1.0, 0.0, records[product]) for n, (_row, product) in enumerate(shown, offset + 1)]
     await send_album(context.bot, chat_id, hits, services.index, services.store, _, similarity=False)
     gone = len(page) - len(shown)
     await context.bot.send_message(chat_id, saved_text(_, offset, len(page), total, gone, services.store.alerts_on(
-        user.id)), reply_markup=saved_keyboard(_, shown, offset, total, shop_links(services.index, [
-            product for _row, product in shown])))
+        user.id)), reply_markup=saved_keyboard(_, shown, offset, total, [
+            shop_link(records[product]) for _row, product in shown]))
 
 
 def saved_text(_: Language, offset: int, count: int, total: int, gone: int, alerts: bool) -> str:

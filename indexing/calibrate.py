@@ -30,6 +30,7 @@ class Calibration:
     far: np.ndarray  # best distances of the photos that are not fashion
     chosen: Cutoff
     neighbours: dict[str, Any]  # the catalogue's own nearest-neighbour distances (nearness.distribution)
+    weights: str  # the index's weights identity (random weights make the figures meaningless for real ones)
     unreadable: list[str] = field(default_factory=list)
 
     def rows(self) -> list[Cutoff]:
@@ -81,7 +82,7 @@ def calibrate(directory: str | Path, queries: str | Path, others: str | Path, *,
         raise FashionIndexError("no readable photos in one of the folders: calibration needs both kinds")
     neighbours = index.manifest.get("neighbours") or distribution(neighbour_distances(index))
     chosen = choose(near, far) if cutoff is None else judge(cutoff, near, far)
-    result = Calibration(near, far, chosen, neighbours, unreadable)
+    result = Calibration(near, far, chosen, neighbours, str(index.fingerprint.get("weights")), unreadable)
     update_manifest(directory, neighbours=neighbours, calibration=result.to_dict())
     return result
 

@@ -283,19 +283,19 @@ def run_calibrate(args: argparse.Namespace) -> int:
     print(f"{len(result.near)} photos of catalogue products, {len(result.far)} other photos\n")
     print("| cut-off | among the catalogue's own neighbours | precision | recall | catalogue photos answered |")
     print("|--------:|:-------------------------------------|----------:|-------:|--------------------------:|")
-    for row in result.rows():
+    rows = result.rows()
+    for row in rows:
         mark = "  ← chosen" if row.cutoff == result.chosen.cutoff else ""
         print(f"| {row.cutoff:7.4f} | {percentile_of(result.neighbours, row.cutoff):<36} | {row.precision:9.3f} | "
               f"{row.recall:6.3f} | {row.answered:25.3f} |{mark}")
     print("\nprecision and recall are of \"nothing similar\": of the photos told so, the share that were not of the "
           "catalogue; of the photos not of the catalogue, the share told so")
-    weights = str(Index.load(args.index).fingerprint.get("weights"))
-    if weights.startswith("random"):
+    if result.weights.startswith("random"):
         print("note: random weights; these figures say nothing about how the ImageNet model separates them")
     print(f"stored in {args.index}: the bot says \"nothing similar\" past {result.chosen.cutoff:.4f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({**result.to_dict(), "weights": weights,
-                                               "rows": [row.to_dict() for row in result.rows()]}, indent=2))
+        Path(args.json).write_text(json.dumps({**result.to_dict(), "weights": result.weights,
+                                               "rows": [row.to_dict() for row in rows]}, indent=2))
     return 0
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from bot.album import photo_key
 from bot.alerts import transition
 from bot.state_sqlite import SqliteStore
 from bot.state_users import Saved
@@ -150,6 +151,24 @@ def test_a_user_who_blocked_the_bot_is_dropped(fake, shop, embedder, tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert not alerts_to(fake, USER) and not bot.services.store.waiting_alerts(10)
+    finally:
+        bot.stop()
+
+
+def test_an_alert_whose_cached_photo_telegram_refuses_is_sent_with_the_photo_uploaded(fake, shop, embedder, tmp_path):
+    shop_, index_dir = shop
+    state = tmp_path / "state"
+    store = SqliteStore(state)
+    store.save_product(USER, "1006", "1299.00 INR", True)
+    store.remember_upload(photo_key(Index.load(index_dir).product("1006")), "purged-file-id")
+    store.close()
+    bot = start(fake, index_dir, state)
+    try:
+        shop_.products["1006"].attributes["sale_price"] = "1000.00 INR"
+        sync(shop_, index_dir, embedder, bot)
+        (alert,) = wait_for_alerts(fake, USER, 1)
+        assert "photo" in alert.files  # uploaded, after the purged file_id was refused
+        assert bot.services.store.file_id(photo_key(Index.load(index_dir).product("1006"))) != "purged-file-id"
     finally:
         bot.stop()
 
