@@ -1,8 +1,9 @@
 """Phone screenshots with known answers: a shop's product page and a social post, each holding a catalogue photo.
 
 Each keeps the product photo's rectangle, so that a finder can be scored against it. Themes are the
-held-out split: `light` is what the screenshot finder was tuned on, `dark` and `tinted` were never
-looked at while tuning. Telegram re-encodes what it is sent as JPEG, and so do these.
+held-out split: the screenshot finder was tuned on `light`, `black` (an OLED page, photos on their own white)
+and `mist` (a blue-grey page and cards); `dark` and `tinted` were never looked at while tuning. Telegram
+re-encodes what it is sent as JPEG, and so do these.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ THEMES = {  # page, bar, text, faint text, accent
     "light": ((255, 255, 255), (250, 250, 250), (20, 20, 20), (120, 120, 120), (230, 60, 90)),
     "dark": ((18, 18, 20), (30, 30, 34), (235, 235, 235), (150, 150, 150), (90, 160, 255)),
     "tinted": ((246, 240, 230), (236, 226, 210), (50, 40, 30), (130, 115, 100), (40, 130, 90)),
+    "black": ((0, 0, 0), (0, 0, 0), (250, 250, 250), (140, 140, 140), (255, 80, 60)),
+    "mist": ((234, 242, 248), (222, 234, 244), (25, 40, 60), (110, 125, 145), (30, 100, 200)),
 }
-TUNING_THEMES = ("light",)
+TUNING_THEMES = ("light", "black", "mist")
 HELD_OUT_THEMES = ("dark", "tinted")
 WORDS = ("cotton", "slim", "fit", "classic", "summer", "printed", "casual", "round", "neck", "new", "sale",
          "free", "delivery", "returns", "size", "guide", "colour", "soft", "everyday", "look", "style", "with")

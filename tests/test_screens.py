@@ -38,6 +38,18 @@ def test_the_product_photo_of_a_screenshot_is_searched_first(kind, theme):
         assert box_iou(finding.items[0].box, shot.box) >= 0.5, f"{kind} {theme} seed {seed}"
 
 
+@pytest.mark.parametrize("kind", ["shop", "social"])
+def test_a_photo_shown_on_its_own_fill_is_cut_exactly_on_a_black_page_or_a_tinted_card(kind):
+    """On an OLED-black page a full-width photo's white covers more of the screen than the page does, and a
+    post's avatar row may touch its card: the photo is still cut along its own edges, not the silhouette or
+    the card."""
+    finder = ScreenFinder(BorderFinder())
+    for theme in ("black", "mist"):
+        for seed in range(4):
+            shot = screenshot(products(seed), np.random.default_rng(seed), kind, theme)
+            assert box_iou(finder.find(shot.image).items[0].box, shot.box) >= 0.95, f"{kind} {theme} seed {seed}"
+
+
 def test_the_shop_pages_row_of_other_products_comes_after_the_product_and_nothing_else_is_offered():
     shot = screenshot(products(1), np.random.default_rng(1), "shop", "light")
     items = ScreenFinder(BorderFinder()).find(shot.image).items

@@ -14,6 +14,7 @@ TALL = 1.6  # a phone screenshot is at least this much taller than wide
 FLAT = 3  # neighbouring pixels of an interface's flat fill differ by at most this (per channel, after JPEG)
 FLAT_SHARE = 0.35  # an interface is at least this share flat fill; a camera's photo almost never is
 STATUS_BAR = 0.03  # the status bar's share of the height: flat but for a few glyphs
+TEXT = 0.03  # a line of text is at most this share of the screen's height
 MIN_HEIGHT = 0.05  # anything lower than this share of the screen is text, an icon or a bar
 MIN_AREA = 0.012  # and a picture covers at least this share of it
 CARD_EDGE = 3  # a card's margin colour is read this many pixels inside its outline
@@ -23,6 +24,7 @@ SOLID = 0.9  # a block this full is a rectangle of its own (a photo, a card); be
 LONG = 4  # buttons and banners are longer than this many times their height; pictures are not
 COLOURS = 6  # a picture holds at least this many distinct colours (a flat shape: one or two)
 SAME = 4  # a flat fill's pixels are within this of its colour (per channel)
+CARD_SAME = 10  # and a card's margin within this: JPEG smears colour (not light) over 8 pixels from a photo's edge
 WHITE = 235
 
 
@@ -38,6 +40,25 @@ def is_screenshot(flat: np.ndarray) -> bool:
     h = flat.shape[0]
     bar = flat[: max(2, round(STATUS_BAR * h))]
     return bool(flat.mean() >= FLAT_SHARE and bar.mean() >= 0.6)
+
+
+def page(rgb: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """The page's own fill: flat pixels of the colour that text is written on. Any other fill (a photo's white
+    on a dark page, a card's tint) is part of what the page shows, so a picture keeps its own background. Text
+    tells the page apart where a photo's own background covers more of the screen than the page does."""
+    h = flat.shape[0]
+    labels, _ = ndimage.label(~flat)
+    small = [i + 1 for i, part in enumerate(ndimage.find_objects(labels))
+             if part[0].stop - part[0].start <= TEXT * h]
+    glyphs = np.isin(labels, small)
+    voters = ndimage.binary_dilation(glyphs, iterations=2) & ~glyphs & flat
+    if voters.sum() < 0.01 * flat.size:
+        voters = flat
+    colours = rgb[voters].astype(np.int32)
+    codes = colours[:, 0] * 65536 + colours[:, 1] * 256 + colours[:, 2]
+    values, counts = np.unique(codes, return_counts=True)
+    colour = colours[codes == values[counts.argmax()]][0]
+    return flat & (np.abs(rgb - colour).max(-1) <= SAME)
 
 
 def distinct_colours(pixels: np.ndarray) -> int:
@@ -67,7 +88,7 @@ def unframed(rgb: np.ndarray, flat: np.ndarray, box: tuple[int, int, int, int]) 
         return box
 
     def margin(pixels: np.ndarray) -> bool:
-        return bool((np.abs(pixels - colour).max(-1) <= SAME).mean() >= CARD)
+        return bool((np.abs(pixels - colour).max(-1) <= CARD_SAME).mean() >= CARD)
 
     def depth(lines: list[np.ndarray]) -> int:
         """How many lines from the outside in are the card's margin; the outline, which blends the card
@@ -160,12 +181,31 @@ def blocks(content: np.ndarray, x0: int = 0, y0: int = 0) -> list[tuple[int, int
     return found
 
 
+def solid_core(content: np.ndarray, box: Box) -> Box:
+    """A card or photo that a line beside it touches (a post's avatar and name against its card): the rows that
+    the content fills from side to side, where they make up most of the block and what they leave out lies to
+    one side (a bag's handle, which belongs to the bag, is centred over it)."""
+    x0, y0, x1, y1 = box
+    block = content[y0:y1, x0:x1]
+    full = runs(block.mean(1) >= SOLID)
+    if not full:
+        return box
+    top, bottom = max(full, key=lambda run: run[1] - run[0])
+    if bottom - top < 0.6 * (y1 - y0):
+        return box
+    for rest in (block[:top], block[bottom:]):
+        xs = np.nonzero(rest)[1]
+        if len(xs) and abs(xs.mean() / block.shape[1] - 0.5) < 0.25:
+            return box
+    return (x0, y0 + top, x1, y0 + bottom)
+
+
 def pictures(rgb: np.ndarray, flat: np.ndarray) -> list[tuple[int, int, int, int]]:
     """The picture rectangles of a screenshot, largest first, in its work copy's pixels."""
     h, w = flat.shape
     # An outline encloses what it outlines: a plain garment's flat inside, a photo's own background. Then the
     # steps between two fills (a bar's edge) and text's strokes go: a pixel or two wide at this scale.
-    content = ndimage.binary_opening(ndimage.binary_fill_holes(~flat), structure=np.ones((3, 3), bool))
+    content = ndimage.binary_opening(ndimage.binary_fill_holes(~page(rgb, flat)), structure=np.ones((3, 3), bool))
     content[: max(2, round(STATUS_BAR * h))] = False
     found = []
     laid_out = blocks(content)
@@ -175,6 +215,8 @@ def pictures(rgb: np.ndarray, flat: np.ndarray) -> list[tuple[int, int, int, int
             continue
         if distinct_colours(rgb[y0:y1, x0:x1]) < COLOURS:
             continue
+        box = solid_core(content, box)
+        x0, y0, x1, y1 = box
         solid = content[y0:y1, x0:x1].mean() >= SOLID  # a card or a photo reaching its edges, not a silhouette
         found.append(unframed(rgb, flat, box) if solid else backdrop(rgb, flat, box, laid_out))
     found.sort(key=lambda box: -box_area(box))
