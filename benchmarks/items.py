@@ -120,14 +120,14 @@ def csv_rows() -> list[dict]:
 def model_shots(files: list[Path]) -> list[tuple[str, Image.Image]]:
     """Catalogue photos of a person wearing the product (the people model finds one in the catalogue photo
     itself), cut out of their white background."""
-    from indexing.finder.people import PeopleModel
+    from indexing.finder.people import SURE, PeopleModel
     from indexing.finder.people_models import models_dir
 
     model = PeopleModel(models_dir())
     shots = []
     for f in files:
         photo = Image.open(f).convert("RGB")
-        if model.find(photo) and (cut := product_cutout(f)) is not None:
+        if model.find(photo, min_score=SURE) and (cut := product_cutout(f)) is not None:
             shots.append((f.stem, cut))
     return shots
 

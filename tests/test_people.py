@@ -16,7 +16,7 @@ from indexing.extract.images import open_photo
 from indexing.finder.background import BorderFinder
 from indexing.finder.finders import open_finder, outfit_first
 from indexing.finder.items import box_iou
-from indexing.finder.people import PeopleModel
+from indexing.finder.people import PeopleModel, person_box
 from indexing.finder.people_finder import PeopleFinder, part_of
 from indexing.finder.people_models import models_dir
 from indexing.sources.catalogue_people import measure_people
@@ -93,6 +93,16 @@ def test_a_catalogue_model_shot_standing_in_a_scene_is_searched_as_the_person(pe
         assert not any(part_of(item, first.mask) for item in finding.items if item.cue != "person"), \
             "a part of the person offered as an item"
     assert hits >= len(MODEL_SHOTS) - 1
+
+
+def test_the_outfits_box_ends_where_the_person_does_not_in_the_masks_soft_spill():
+    """The mask's soft edge runs on into the floor below the feet: the box (and so the catalogue frame the
+    outfit is cut into) is the person's own."""
+    mask = np.zeros((320, 240), np.float32)
+    mask[40:250, 80:160] = 1.0  # the person
+    mask[250:310, 60:180] = 0.7  # a shadow on the floor, half believed
+    assert person_box(mask, (960, 1280)) == (320, 160, 640, 1000)
+    assert person_box(mask * 0.8, (960, 1280)) == (240, 160, 720, 1240)  # nothing sure: the mask as it is
 
 
 def test_the_catalogue_share_of_model_shots_is_measured_and_decides(people, tmp_path):

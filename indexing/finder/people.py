@@ -16,11 +16,17 @@ from indexing.finder.people_models import check_models
 DETECT_SIDE = 224
 LANDMARK_SIDE = 256
 MASK_SIDE = 320  # a person's mask is kept over the whole photo at this long side
-# A detection must score this. MediaPipe's own default is 0.5, but on catalogue packshots a shoe, a tie or a
-# deodorant scored 0.51-0.68 as a person, while catalogue model shots score 0.76-0.91 and people placed in
-# photos 0.8-0.97.
-MIN_SCORE = 0.7
+# A detection must score this in a user's photo: MediaPipe's own default, and its weighted suppression averages
+# every detection above it (people half hidden by a busy scene score 0.5-0.7).
+MIN_SCORE = 0.5
+# Counting a catalogue's model shots asks for more: on catalogue packshots a shoe, a tie or a deodorant scored
+# 0.51-0.68 as a person, while catalogue model shots score 0.76-0.91.
+SURE = 0.7
 PRESENT = 0.5  # MediaPipe's threshold for "a person is in the crop"
+# A person's box follows their mask where the model is this sure. The mask's soft edge spills into whatever the
+# person stands on or against (a floor, a shadow, legs guessed below a photo's edge): a box stretched over the
+# spill frames the person smaller and lower than the catalogue does. The cut-out keeps the soft mask.
+CORE = 0.9
 OVERLAP = 0.3  # detections overlapping more than this (IoU) are one person
 BODY_MARGIN = 0.12  # the mask reaches at most this share of the body's height past its outermost points
 ROI_SCALE = 1.25  # the landmark model's crop: the detector's body circle, a quarter larger
@@ -59,11 +65,12 @@ def ssd_anchors() -> np.ndarray:
     return np.concatenate(anchors).astype(np.float32)
 
 
-def decode(raw: np.ndarray, logits: np.ndarray, anchors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Boxes (x0, y0, x1, y1), keypoints (4, 2) and scores of the confident detections, in [0, 1] of the
-    detector's square input."""
+def decode(raw: np.ndarray, logits: np.ndarray, anchors: np.ndarray, min_score: float = MIN_SCORE
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes (x0, y0, x1, y1), keypoints (4, 2) and scores of the detections scoring min_score, in [0, 1] of
+    the detector's square input."""
     scores = expit(logits.reshape(-1))
-    keep = scores >= MIN_SCORE
+    keep = scores >= min_score
     raw, anchors, scores = raw[keep], anchors[keep], scores[keep]
     centre = raw[:, :2] / DETECT_SIDE + anchors
     half = raw[:, 2:4] / DETECT_SIDE / 2
@@ -128,14 +135,15 @@ class PeopleModel:
             model.invoke()
             return [model.get_tensor(d["index"])[0].copy() for d in model.get_output_details()]
 
-    def find(self, photo: Image.Image, size: tuple[int, int] | None = None) -> list[Person]:
+    def find(self, photo: Image.Image, size: tuple[int, int] | None = None, min_score: float = MIN_SCORE
+             ) -> list[Person]:
         """The people in the photo, most confident first; boxes and points in pixels of size (default: the
-        photo's own, when the photo given is a reduced copy)."""
+        photo's own, when the photo given is a reduced copy). min_score: SURE to count only clear people."""
         size = size or photo.size
         square, scale, (ox, oy) = letterbox(photo, DETECT_SIDE)
         raw, logits = self._run(self.detector, square / 127.5 - 1)
         people = []
-        for keypoints, score in weighted_nms(*decode(raw, logits, self.anchors)):
+        for keypoints, score in weighted_nms(*decode(raw, logits, self.anchors, min_score)):
             # Keypoint 0 is the hips' centre, 1 a point on the circle around the whole body.
             hips = (keypoints[0] * DETECT_SIDE - (ox, oy)) / scale
             edge = (keypoints[1] * DETECT_SIDE - (ox, oy)) / scale
@@ -167,8 +175,13 @@ class PeopleModel:
         mask = np.where(near, mask, 0).astype(np.float32)
         if not (mask > 0.5).any():
             return None
-        return Person(mask_box(mask > 0.5, photo.size), np.column_stack([xy, visible]).astype(np.float32), mask,
-                      score)
+        return Person(person_box(mask, photo.size), np.column_stack([xy, visible]).astype(np.float32), mask, score)
+
+
+def person_box(mask: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The box around the part of a person's mask the model is sure of (CORE), in pixels of size."""
+    core = mask > CORE
+    return mask_box(core if core.any() else mask > 0.5, size)
 
 
 def roi_mask(crop_mask: np.ndarray, roi: tuple[float, float, float, float], size: tuple[int, int]) -> np.ndarray:

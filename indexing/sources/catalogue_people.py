@@ -9,7 +9,7 @@ from typing import Any
 
 from indexing.errors import FashionIndexError, ImageError
 from indexing.extract.images import open_photo
-from indexing.finder.people import PeopleModel
+from indexing.finder.people import SURE, PeopleModel
 from indexing.finder.people_models import models_dir
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,6 @@ def measure_people(photos: Sequence[Path], model: PeopleModel | None = None) -> 
             image, size = open_photo(path)
         except ImageError:
             continue  # the build reports unreadable photos itself
-        worn += bool(model.find(image, size))
+        worn += bool(model.find(image, size, SURE))
         seen += 1
     return {"share": round(worn / seen, 3), "sample": seen} if seen else None
