@@ -27,6 +27,7 @@ test: $(VENV)/.installed-scale
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python .ci/layout.py
 
 # Resumable: after Ctrl-C or a crash, `make index` continues where it stopped.
 index: setup

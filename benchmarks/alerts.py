@@ -85,6 +85,64 @@ def sender(logs: list[list[str]]) -> int:
     return max(latest)[1]
 
 
+def delivered(fake: FakeTelegram) -> list:
+    return [r for r in fake.seen("sendPhoto") if r.response and "Cheaper now" in r.text]
+
+
+def drop_prices_and_restart_the_sender(env: dict, work: Path, index_dir: Path, fake: FakeTelegram, dropped: set[str],
+                                       total: int, bots: list, logs: list) -> dict:
+    """Commit the price drops, SIGTERM the process sending the alerts halfway and start it again, and wait for
+    every alert; the timings, the peak memory and the log of the process stopped."""
+    time.sleep(2)  # every replica has compared the saved products with the catalogue as it is
+    committed = time.monotonic()
+    change_index(index_dir, Change(updated={pid: {"title": f"Shirt {pid}", "price": PRICE, "sale_price": DROPPED,
+                                                  "availability": "in stock",
+                                                  "link": f"https://shop.example/p/{pid}"} for pid in dropped}))
+    deadline = committed + 2 * total / 25 + 180
+    while len(delivered(fake)) < total // 2:
+        assert time.monotonic() < deadline, f"only {len(delivered(fake))} of {total} alerts"
+        time.sleep(0.1)
+    peaks = [rss_mb(b.pid)["peak_rss_mb"] for b in bots]
+    victim = sender(logs)
+    bots[victim].send_signal(signal.SIGTERM)  # a restart of the process that sends, in the middle
+    stopped = time.monotonic()
+    bots[victim].wait(60)
+    stopped_log = logs[victim]
+    bots[victim], logs[victim], _ready = start_bot(env, str(work))
+    restart_seconds = time.monotonic() - stopped
+    while len(delivered(fake)) < total and time.monotonic() < deadline:
+        time.sleep(0.1)
+    finished = time.monotonic()
+    time.sleep(5)  # anything sent twice would come now
+    peaks += [rss_mb(b.pid)["peak_rss_mb"] for b in bots]
+    return {"committed": committed, "finished": finished, "restart_seconds": restart_seconds, "peak": max(peaks),
+            "stopped_log": stopped_log}
+
+
+def report(args: argparse.Namespace, fake: FakeTelegram, saved: dict, expected: Counter, blocked: set[int],
+           logs: list, run: dict) -> dict:
+    sent = delivered(fake)
+    got = Counter((r.chat_id, r.text.splitlines()[0].removeprefix("📉 Cheaper now: ")) for r in sent)
+    stamps = sorted(r.at for r in sent)
+    busiest = max(sum(1 for t in stamps[i:i + 200] if t - stamp < 1.0) for i, stamp in enumerate(stamps))
+    queued = [int(m.group(1)) for log in [*logs, run["stopped_log"]] for line in log
+              if (m := re.search(r"queued (\d+) alerts", line))]
+    throttled = [r for r in fake.seen("sendPhoto") if r.response is None and r.chat_id not in blocked]
+    seconds = run["finished"] - run["committed"]
+    return {
+        "replicas": args.replicas, "state": "SQLite" if args.replicas == 1 else "PostgreSQL",
+        "bot_api_latency_ms": int(args.latency * 1000),
+        "saved_products": sum(len(p) for p in saved.values()), "users": args.users, "price_drops": args.drops,
+        "alerts_expected": sum(expected.values()), "alerts_delivered": len(sent),
+        "sent_twice": sum(n - 1 for n in got.values() if n > 1), "missing": sum((expected - got).values()),
+        "unexpected": sum((got - expected).values()), "to_blocked_users": sum(1 for r in sent if r.chat_id in blocked),
+        "blocked_users": len(blocked), "429s_answered": len(throttled), "queued_by_log": sum(queued),
+        "restart_seconds": round(run["restart_seconds"], 1), "seconds_commit_to_last_alert": round(seconds, 1),
+        "alerts_per_second_overall": round(len(sent) / seconds, 1),
+        "most_in_any_second": busiest, "bot_peak_rss_mb": run["peak"],
+    }
+
+
 def run(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks alerts")
     parser.add_argument("--users", type=int, default=2000)
@@ -118,33 +176,8 @@ def run(argv: list[str]) -> dict:
             bot, log, _ready = start_bot(env, str(work))
             bots.append(bot)
             logs.append(log)
-        time.sleep(2)  # every replica has compared the saved products with the catalogue as it is
-        committed = time.monotonic()
-        change_index(index_dir, Change(updated={pid: {"title": f"Shirt {pid}", "price": PRICE, "sale_price": DROPPED,
-                                                      "availability": "in stock",
-                                                      "link": f"https://shop.example/p/{pid}"} for pid in dropped}))
-
-        def delivered() -> list:
-            return [r for r in fake.seen("sendPhoto") if r.response and "Cheaper now" in r.text]
-
-        total = sum(expected.values())
-        deadline = committed + 2 * total / 25 + 180
-        while len(delivered()) < total // 2:
-            assert time.monotonic() < deadline, f"only {len(delivered())} of {total} alerts"
-            time.sleep(0.1)
-        peaks = [rss_mb(b.pid)["peak_rss_mb"] for b in bots]
-        victim = sender(logs)
-        bots[victim].send_signal(signal.SIGTERM)  # a restart of the process that sends, in the middle
-        stopped = time.monotonic()
-        bots[victim].wait(60)
-        stopped_log = logs[victim]
-        bots[victim], logs[victim], _ready = start_bot(env, str(work))
-        restart_seconds = time.monotonic() - stopped
-        while len(delivered()) < total and time.monotonic() < deadline:
-            time.sleep(0.1)
-        finished = time.monotonic()
-        time.sleep(5)  # anything sent twice would come now
-        peaks += [rss_mb(b.pid)["peak_rss_mb"] for b in bots]
+        timings = drop_prices_and_restart_the_sender(env, work, index_dir, fake, dropped, sum(expected.values()),
+                                                     bots, logs)
     finally:
         for bot in bots:
             bot.send_signal(signal.SIGTERM)
@@ -153,24 +186,6 @@ def run(argv: list[str]) -> dict:
         store.close()
         if server:
             server.stop()
-    sent = delivered()
-    got = Counter((r.chat_id, r.text.splitlines()[0].removeprefix("📉 Cheaper now: ")) for r in sent)
-    stamps = sorted(r.at for r in sent)
-    busiest = max(sum(1 for t in stamps[i:i + 200] if t - stamp < 1.0) for i, stamp in enumerate(stamps))
-    queued = [int(m.group(1)) for log in [*logs, stopped_log] for line in log
-              if (m := re.search(r"queued (\d+) alerts", line))]
-    throttled = [r for r in fake.seen("sendPhoto") if r.response is None and r.chat_id not in blocked]
     stem = "alerts" if args.replicas == 1 else "alerts-replicas"
-    return {stem + (f"-latency-{int(args.latency * 1000)}ms" if args.latency else ""): {
-        "replicas": args.replicas, "state": "SQLite" if args.replicas == 1 else "PostgreSQL",
-        "bot_api_latency_ms": int(args.latency * 1000),
-        "saved_products": sum(len(p) for p in saved.values()), "users": args.users, "price_drops": args.drops,
-        "alerts_expected": total, "alerts_delivered": len(sent),
-        "sent_twice": sum(n - 1 for n in got.values() if n > 1), "missing": sum((expected - got).values()),
-        "unexpected": sum((got - expected).values()), "to_blocked_users": sum(1 for r in sent if r.chat_id in blocked),
-        "blocked_users": len(blocked), "429s_answered": len(throttled), "queued_by_log": sum(queued),
-        "restart_seconds": round(restart_seconds, 1),
-        "seconds_commit_to_last_alert": round(finished - committed, 1),
-        "alerts_per_second_overall": round(len(sent) / (finished - committed), 1),
-        "most_in_any_second": busiest, "bot_peak_rss_mb": max(peaks),
-    }}
+    return {stem + (f"-latency-{int(args.latency * 1000)}ms" if args.latency else ""):
+            report(args, fake, saved, expected, blocked, logs, timings)}

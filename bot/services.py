@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from telegram.ext import ContextTypes
 
@@ -16,8 +16,14 @@ from bot.state import Store
 from bot.stats import Stats
 from indexing import Index
 
-if TYPE_CHECKING:  # alerts imports the handlers' helpers, which import this module
-    from bot.alerts import AlertSender
+
+class Background(Protocol):
+    """Work beside the handlers (the alert sender, bot/alerts.py): started once the bot is up, stopped before it
+    exits. Named by what it does, not imported: the alerts use the handlers' helpers, which use this module."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass
@@ -29,7 +35,7 @@ class Services:
     limiter: RateLimiter
     stats: Stats = field(default_factory=Stats)
     metrics: Metrics | None = None
-    alerts: AlertSender | None = None
+    alerts: Background | None = None
 
     @property
     def index(self) -> Index:

@@ -98,6 +98,12 @@ def sync_feed(index_dir: str | Path, feed: str | Path, *, columns: Mapping[str, 
     return follow_feed(Path(index_dir), feed, columns, embedder, options, cache=cache)
 
 
+def photos_in_use(rows: list[dict], before: list[dict]) -> set[str]:
+    """The photos of the generation committed and of the one it replaces, which stay one more sync: a bot may
+    still be sending them."""
+    return {Path(row["image"]).name for row in rows} | {Path(record["image"] or "").name for record in before}
+
+
 def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | None, embedder: Embedder | None,
                 options: BuildOptions, *, new: bool = False, cache: ImageCache | None = None) -> SyncReport:
     """A sync, or (new) the build of a new index: one generation committed from the feed as it is now. A new
@@ -140,10 +146,8 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
                          "the index is left as it was")
     extra = {"source": {"feed": str(feed), "columns": dict(columns or {})}, "synced": now(),
              "columns": sorted({c for row in rows for c in row["meta"]})}
-    # Photos of the generation just replaced stay one more sync: a bot may still be sending them.
-    in_use = {Path(row["image"]).name for row in rows}
+    in_use = photos_in_use(rows, before)
     if old is not None:
-        in_use |= {Path(record["image"] or "").name for record in before}
         change = diff(before, rows, report)
         added = list(change.added)
         change_index(index_dir, replace(change, vectors=vectors.matrix(added, old.store)), **extra)

@@ -224,3 +224,29 @@ def commit(directory: Path, previous: Mapping[str, Any], generation: int, fields
 def json_bytes(value: Any, indent: int | None = None) -> bytes:
     separators = None if indent else (",", ":")
     return json.dumps(value, ensure_ascii=False, indent=indent, separators=separators).encode("utf-8")
+
+
+def parts_of(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each segment's file entries (vectors, products, ids): the base first, then those appended since."""
+    base = {role: manifest["files"].get(role) for role in ("vectors", "products", "ids")}
+    return [base, *manifest.get("segments", [])]
+
+
+def read_products(path: Path, directory: Path) -> list[dict[str, Any]]:
+    try:
+        products = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexFormatError(f"index {directory}: products file is not JSON ({exc})") from None
+    if not isinstance(products, list) or not all(isinstance(p, dict) and isinstance(p.get("id"), str)
+                                                  for p in products):
+        raise IndexFormatError(f"index {directory}: products do not match the manifest")
+    return products
+
+
+def read_changes(directory: Path, manifest: Mapping[str, Any], verify: bool) -> tuple[np.ndarray, dict[int, Any]]:
+    """The rows removed since the base was written, and rows' attributes changed since."""
+    entry = manifest["files"].get("changes")
+    if entry is None:
+        return np.zeros(0, np.int64), {}
+    changes = json.loads(checked_entry(directory, entry, "changes", verify).read_text("utf-8"))
+    return np.array(sorted(changes["removed"]), np.int64), {int(row): meta for row, meta in changes["meta"].items()}

@@ -4,7 +4,6 @@ candidates, ranked exactly) over what is left."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,8 @@ import numpy as np
 from indexing.errors import FashionIndexError, IndexFormatError
 from indexing.extract.embedder import l2_normalize
 from indexing.store.ann import CANDIDATES, Graph
-from indexing.store.files import checked_entry, load_npy
+from indexing.store.files import ROW_FILES, atomic_write, checked_entry, load_npy, parts_of, read_changes, read_products
+from indexing.store.folder_writer import FolderRows, write_base, write_change
 from indexing.store.products import ProductTable
 from indexing.store.ranking import Ranking
 from indexing.store.segments import Segments
@@ -24,32 +24,6 @@ from indexing.store.vector_store import Change, Hit
 # removed or appended since (or once there are this many segments): scans and loads stay as fast as a fresh build.
 COMPACT_SHARE = 0.25
 COMPACT_SEGMENTS = 32
-
-
-def parts_of(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Each segment's file entries (vectors, products, ids): the base first, then those appended since."""
-    base = {role: manifest["files"].get(role) for role in ("vectors", "products", "ids")}
-    return [base, *manifest.get("segments", [])]
-
-
-def read_products(path: Path, directory: Path) -> list[dict[str, Any]]:
-    try:
-        products = json.loads(path.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IndexFormatError(f"index {directory}: products file is not JSON ({exc})") from None
-    if not isinstance(products, list) or not all(isinstance(p, dict) and isinstance(p.get("id"), str)
-                                                  for p in products):
-        raise IndexFormatError(f"index {directory}: products do not match the manifest")
-    return products
-
-
-def read_changes(directory: Path, manifest: Mapping[str, Any], verify: bool) -> tuple[np.ndarray, dict[int, Any]]:
-    """The rows removed since the base was written, and rows' attributes changed since."""
-    entry = manifest["files"].get("changes")
-    if entry is None:
-        return np.zeros(0, np.int64), {}
-    changes = json.loads(checked_entry(directory, entry, "changes", verify).read_text("utf-8"))
-    return np.array(sorted(changes["removed"]), np.int64), {int(row): meta for row, meta in changes["meta"].items()}
 
 
 class FolderStore(Ranking):
@@ -161,22 +135,21 @@ class FolderStore(Ranking):
     @staticmethod
     def write_all(directory: Path, generation: int, vectors: np.ndarray, products: Sequence[dict[str, Any]],
                   settings: Mapping[str, Any]) -> dict[str, Any]:
-        from indexing.store.folder_writer import write_base
-
         return write_base(directory, generation, vectors, products, settings)
 
     @staticmethod
     def apply(directory: Path, manifest: Mapping[str, Any], change: Change, generation: int) -> dict[str, Any]:
         """Write the change as generation's files: a segment of the added rows, and the change file (all rows
         removed, all attributes changed, since the base). What the manifest is to name, as {"files", "segments"}."""
-        from indexing.store.folder_writer import FolderRows, write_change
-
         return write_change(FolderRows(directory, manifest), change, generation)
 
     def compact(self, generation: int, ann: str) -> dict[str, Any]:
-        from indexing.store.folder_writer import write_compacted
-
-        return write_compacted(self, generation, ann)
+        """Fold the segments and the change file into one new base, a chunk of vectors at a time."""
+        atomic_write(self.directory / f"vectors-{generation}.npy", self.vectors.npy_writer())
+        vectors = load_npy(self.directory / f"vectors-{generation}.npy", mmap=True)
+        written = write_base(self.directory, generation, vectors, list(self.products), {"ann": ann})
+        kept = {role: entry for role, entry in self.manifest["files"].items() if role not in ROW_FILES}
+        return {**written, "files": {**kept, **written["files"]}}
 
     @staticmethod
     def due_for_compaction(manifest: Mapping[str, Any]) -> bool:

@@ -5,18 +5,23 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from indexing.extract.embedder import file_entry
 from indexing.store.ann import graph_writer
 from indexing.store.ann import wanted as wanted_graph
-from indexing.store.files import ROW_FILES, atomic_write, checked_entry, json_bytes, load_npy, npy_writer
+from indexing.store.files import (
+    atomic_write,
+    checked_entry,
+    json_bytes,
+    npy_writer,
+    parts_of,
+    read_changes,
+    read_products,
+)
 from indexing.store.vector_store import Change
-
-if TYPE_CHECKING:
-    from indexing.store.folder_store import FolderStore
 
 
 def write_base(directory: Path, generation: int, vectors: np.ndarray, products: Sequence[dict[str, Any]],
@@ -51,8 +56,6 @@ class FolderRows:
     (at 1M products, loading the store took most of a change's time)."""
 
     def __init__(self, directory: Path, manifest: Mapping[str, Any]):
-        from indexing.store.folder_store import parts_of, read_changes, read_products
-
         self.directory, self.manifest = directory, manifest
         ids: list[str] = []
         for part in parts_of(manifest):
@@ -96,13 +99,3 @@ def write_change(view: FolderRows, change: Change, generation: int) -> dict[str,
         files["changes"] = file_entry(directory / name)
     count = view.total - len(removed) + len(change.added)
     return {"files": files, "segments": appended, "count": count, "removed": len(removed)}
-
-
-def write_compacted(store: FolderStore, generation: int, ann: str) -> dict[str, Any]:
-    """Fold the segments and the change file into one new base, a chunk of vectors at a time."""
-    directory = store.directory
-    atomic_write(directory / f"vectors-{generation}.npy", store.vectors.npy_writer())
-    vectors = load_npy(directory / f"vectors-{generation}.npy", mmap=True)
-    written = write_base(directory, generation, vectors, list(store.products), {"ann": ann})
-    kept = {role: entry for role, entry in store.manifest["files"].items() if role not in ROW_FILES}
-    return {**written, "files": {**kept, **written["files"]}}
