@@ -66,20 +66,23 @@ def shared_catalogue() -> Path:
     return SHARED
 
 
+def running(server):
+    """A fixture's body for a test server: started for the test, stopped after it."""
+    started = server.start()
+    yield started
+    started.stop()
+
+
 @pytest.fixture
 def server():
     """A shop's web server on loopback, for feeds and their images."""
-    running = FeedServer().start()
-    yield running
-    running.stop()
+    yield from running(FeedServer())
 
 
 @pytest.fixture
 def milvus():
     """A Milvus Lite server on loopback, which several processes can share (a Lite file cannot be)."""
-    server = MilvusLiteServer().start()
-    yield server
-    server.stop()
+    yield from running(MilvusLiteServer())
 
 
 def wait_for_file(folder: Path, name: str, process, timeout: float = 300) -> None:
@@ -107,9 +110,7 @@ def postgres_url():
 # -- the bot against the fake Bot API --------------------------------------------------------------------
 @pytest.fixture
 def fake():
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
+    yield from running(FakeTelegram())
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -133,12 +134,18 @@ def test_save_list_and_get_told_of_a_price_drop_and_a_restock(fake, shop, embedd
         bot.stop()
 
 
-def test_a_user_who_blocked_the_bot_is_dropped(fake, shop, embedder, tmp_path):
-    shop_, index_dir = shop
+def saved_state(tmp_path: Path, pid: str, *users: int) -> tuple[Path, SqliteStore]:
+    """A bot's state folder in which each user has saved the product at 1299 INR, in stock; its store left open."""
     state = tmp_path / "state"
     store = SqliteStore(state)
-    store.save_product(USER, "1005", "1299.00 INR", True)
-    store.save_product(USER + 1, "1005", "1299.00 INR", True)
+    for user in users:
+        store.save_product(user, pid, "1299.00 INR", True)
+    return state, store
+
+
+def test_a_user_who_blocked_the_bot_is_dropped(fake, shop, embedder, tmp_path):
+    shop_, index_dir = shop
+    state, store = saved_state(tmp_path, "1005", USER, USER + 1)
     store.close()
     fake.blocked.add(USER)
     bot = start(fake, index_dir, state)
@@ -157,9 +164,7 @@ def test_a_user_who_blocked_the_bot_is_dropped(fake, shop, embedder, tmp_path):
 
 def test_an_alert_whose_cached_photo_telegram_refuses_is_sent_with_the_photo_uploaded(fake, shop, embedder, tmp_path):
     shop_, index_dir = shop
-    state = tmp_path / "state"
-    store = SqliteStore(state)
-    store.save_product(USER, "1006", "1299.00 INR", True)
+    state, store = saved_state(tmp_path, "1006", USER)
     store.remember_upload(photo_key(Index.load(index_dir).product("1006")), "purged-file-id")
     store.close()
     bot = start(fake, index_dir, state)
