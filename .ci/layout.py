@@ -10,12 +10,14 @@ FOLDERS = ("bot", "indexing", "benchmarks", "testbed", "tests")
 MODULE_LINES, FUNCTION_LINES = 400, 60
 
 
-def modules(root: Path) -> dict[str, ast.Module]:
+def modules(root: Path) -> dict[str, tuple[ast.Module, int]]:
+    """Each module by its dotted name: its syntax tree and its length in lines."""
     found = {}
     for folder in FOLDERS:
         for path in sorted((root / folder).rglob("*.py")):
             name = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
-            found[name] = ast.parse(path.read_text("utf-8"), str(path))
+            text = path.read_text("utf-8")
+            found[name] = (ast.parse(text, str(path)), len(text.splitlines()))
     return found
 
 
@@ -60,11 +62,10 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def problems(root: Path) -> list[str]:
-    trees = modules(root)
-    graph = {name: {m for m in imports(tree) if m in trees and m != name} for name, tree in trees.items()}
+    read = modules(root)
+    graph = {name: {m for m in imports(tree) if m in read and m != name} for name, (tree, _) in read.items()}
     found = [f"import circle: {' -> '.join(part)}" for part in circles(graph)]
-    for name, tree in trees.items():
-        lines = max((getattr(node, "end_lineno", 0) or 0 for node in ast.walk(tree)), default=0)
+    for name, (tree, lines) in read.items():
         if lines > MODULE_LINES:
             found.append(f"{name}: {lines} lines (at most {MODULE_LINES})")
         for node in ast.walk(tree):

@@ -19,6 +19,7 @@ import signal
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -85,19 +86,34 @@ def sender(logs: list[list[str]]) -> int:
     return max(latest)[1]
 
 
+@dataclass
+class Scenario:
+    """What a run set up: the shop's index, the bots' settings and fake Bot API, what the users saved, the prices
+    that drop, the users who blocked the bot, and the alerts each user should get."""
+
+    work: Path
+    index_dir: Path
+    env: dict[str, str]
+    fake: FakeTelegram
+    saved: dict[int, list[str]]
+    dropped: set[str]
+    blocked: set[int]
+    expected: Counter
+
+
 def delivered(fake: FakeTelegram) -> list:
     return [r for r in fake.seen("sendPhoto") if r.response and "Cheaper now" in r.text]
 
 
-def drop_prices_and_restart_the_sender(env: dict, work: Path, index_dir: Path, fake: FakeTelegram, dropped: set[str],
-                                       total: int, bots: list, logs: list) -> dict:
+def drop_prices_and_restart_the_sender(scenario: Scenario, bots: list, logs: list) -> dict:
     """Commit the price drops, SIGTERM the process sending the alerts halfway and start it again, and wait for
     every alert; the timings, the peak memory and the log of the process stopped."""
+    fake, total = scenario.fake, sum(scenario.expected.values())
     time.sleep(2)  # every replica has compared the saved products with the catalogue as it is
     committed = time.monotonic()
-    change_index(index_dir, Change(updated={pid: {"title": f"Shirt {pid}", "price": PRICE, "sale_price": DROPPED,
-                                                  "availability": "in stock",
-                                                  "link": f"https://shop.example/p/{pid}"} for pid in dropped}))
+    change_index(scenario.index_dir, Change(updated={
+        pid: {"title": f"Shirt {pid}", "price": PRICE, "sale_price": DROPPED, "availability": "in stock",
+              "link": f"https://shop.example/p/{pid}"} for pid in scenario.dropped}))
     deadline = committed + 2 * total / 25 + 180
     while len(delivered(fake)) < total // 2:
         assert time.monotonic() < deadline, f"only {len(delivered(fake))} of {total} alerts"
@@ -108,7 +124,7 @@ def drop_prices_and_restart_the_sender(env: dict, work: Path, index_dir: Path, f
     stopped = time.monotonic()
     bots[victim].wait(60)
     stopped_log = logs[victim]
-    bots[victim], logs[victim], _ready = start_bot(env, str(work))
+    bots[victim], logs[victim], _ready = start_bot(scenario.env, str(scenario.work))
     restart_seconds = time.monotonic() - stopped
     while len(delivered(fake)) < total and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -119,27 +135,27 @@ def drop_prices_and_restart_the_sender(env: dict, work: Path, index_dir: Path, f
             "stopped_log": stopped_log}
 
 
-def report(args: argparse.Namespace, fake: FakeTelegram, saved: dict, expected: Counter, blocked: set[int],
-           logs: list, run: dict) -> dict:
+def report(args: argparse.Namespace, scenario: Scenario, logs: list, timings: dict) -> dict:
+    fake, blocked, expected = scenario.fake, scenario.blocked, scenario.expected
     sent = delivered(fake)
     got = Counter((r.chat_id, r.text.splitlines()[0].removeprefix("📉 Cheaper now: ")) for r in sent)
     stamps = sorted(r.at for r in sent)
     busiest = max(sum(1 for t in stamps[i:i + 200] if t - stamp < 1.0) for i, stamp in enumerate(stamps))
-    queued = [int(m.group(1)) for log in [*logs, run["stopped_log"]] for line in log
+    queued = [int(m.group(1)) for log in [*logs, timings["stopped_log"]] for line in log
               if (m := re.search(r"queued (\d+) alerts", line))]
     throttled = [r for r in fake.seen("sendPhoto") if r.response is None and r.chat_id not in blocked]
-    seconds = run["finished"] - run["committed"]
+    seconds = timings["finished"] - timings["committed"]
     return {
         "replicas": args.replicas, "state": "SQLite" if args.replicas == 1 else "PostgreSQL",
         "bot_api_latency_ms": int(args.latency * 1000),
-        "saved_products": sum(len(p) for p in saved.values()), "users": args.users, "price_drops": args.drops,
-        "alerts_expected": sum(expected.values()), "alerts_delivered": len(sent),
+        "saved_products": sum(len(p) for p in scenario.saved.values()), "users": args.users,
+        "price_drops": args.drops, "alerts_expected": sum(expected.values()), "alerts_delivered": len(sent),
         "sent_twice": sum(n - 1 for n in got.values() if n > 1), "missing": sum((expected - got).values()),
         "unexpected": sum((got - expected).values()), "to_blocked_users": sum(1 for r in sent if r.chat_id in blocked),
         "blocked_users": len(blocked), "429s_answered": len(throttled), "queued_by_log": sum(queued),
-        "restart_seconds": round(run["restart_seconds"], 1), "seconds_commit_to_last_alert": round(seconds, 1),
+        "restart_seconds": round(timings["restart_seconds"], 1), "seconds_commit_to_last_alert": round(seconds, 1),
         "alerts_per_second_overall": round(len(sent) / seconds, 1),
-        "most_in_any_second": busiest, "bot_peak_rss_mb": run["peak"],
+        "most_in_any_second": busiest, "bot_peak_rss_mb": timings["peak"],
     }
 
 
@@ -170,14 +186,14 @@ def run(argv: list[str]) -> dict:
     fake.latency = args.latency
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, "INDEX_DIR": str(index_dir),
            "INDEX_RELOAD_SECONDS": "1", "ALERTS_PER_SECOND": "25", "LOG_LEVEL": "INFO", **state_env}
+    scenario = Scenario(work, index_dir, env, fake, saved, dropped, blocked, expected)
     bots, logs = [], []
     try:
         for _ in range(args.replicas):
             bot, log, _ready = start_bot(env, str(work))
             bots.append(bot)
             logs.append(log)
-        timings = drop_prices_and_restart_the_sender(env, work, index_dir, fake, dropped, sum(expected.values()),
-                                                     bots, logs)
+        timings = drop_prices_and_restart_the_sender(scenario, bots, logs)
     finally:
         for bot in bots:
             bot.send_signal(signal.SIGTERM)
@@ -188,4 +204,4 @@ def run(argv: list[str]) -> dict:
             server.stop()
     stem = "alerts" if args.replicas == 1 else "alerts-replicas"
     return {stem + (f"-latency-{int(args.latency * 1000)}ms" if args.latency else ""):
-            report(args, fake, saved, expected, blocked, logs, timings)}
+            report(args, scenario, logs, timings)}
