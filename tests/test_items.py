@@ -75,6 +75,19 @@ def test_products_in_busy_photos_are_often_among_the_proposals(shared_catalogue)
     assert found >= 2  # measured: 0.4-0.5 of busy photos (benchmarks/items.py); whole-photo boxes never are
 
 
+def test_a_product_close_to_a_quiet_surfaces_colour_is_found_whole(shared_catalogue):
+    # A beige shoe, a black wallet and a grey top on green brick: wholly unlike the surface, yet nowhere twice
+    # as unlike as the surface's edge, which a busy scene's hysteresis asks for. Before: boxes of IoU 0.55-0.61.
+    finder = BorderFinder()
+    for pid in ("13359", "54404", "7320"):
+        product = product_cutout(shared_catalogue / "images" / f"{pid}.jpg")
+        assert product is not None
+        composite = flatlay([(pid, product)], np.random.default_rng(3), surface="brick")
+        finding = finder.find(composite.image)
+        assert finding.quiet
+        assert max(box_iou(item.box, composite.placed[0].box) for item in finding.items) >= 0.85, pid
+
+
 def test_cut_out_is_the_item_alone_on_white_framed_like_the_catalogue():
     composite = flatlay(generated_products()[:1], np.random.default_rng(2), surface="carpet")
     placed = composite.placed[0]

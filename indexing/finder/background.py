@@ -21,6 +21,9 @@ CLEAN = 0.05  # a surface leaving at most this share of the photo unexplained is
 MOSTLY = 0.5  # and an item holding this share of what it leaves unexplained is what was photographed
 NESTED = 0.6  # two boxes sharing this much of the smaller one's area show one item
 PART = 0.35  # a part at most this share of its neighbour's area belongs to that neighbour, not beside it
+# A surface that explains its photo: the median pixel lies within this share of the edge of it. On such a
+# surface a region wholly above the edge is an item, however faint its strongest pixel.
+QUIET = 0.25
 
 
 def is_packshot(rgb: np.ndarray, ring: np.ndarray) -> bool:
@@ -37,8 +40,14 @@ def is_packshot(rgb: np.ndarray, ring: np.ndarray) -> bool:
     return bool(sizes.max() >= 0.6 * sizes.sum())
 
 
-def segment(distance: np.ndarray, low: float) -> np.ndarray:
-    """Pixels the surface cannot explain, with hysteresis: weak ones only where they touch strong ones."""
+def is_quiet(distance: np.ndarray, low: float) -> bool:
+    return bool(np.median(distance) < QUIET * low)
+
+
+def segment(distance: np.ndarray, low: float, quiet: bool = False) -> np.ndarray:
+    """Pixels the surface cannot explain, with hysteresis: weak ones only where they touch strong ones. The
+    hysteresis keeps a busy photo's scene from becoming items; where the surface is quiet it has nothing to
+    guard against, and it would drop a product close to the surface's colour (a beige shoe on green brick)."""
     weak = distance > low
     weak = ndimage.binary_opening(weak, iterations=1)
     weak = ndimage.binary_closing(weak, iterations=2)
@@ -46,7 +55,7 @@ def segment(distance: np.ndarray, low: float) -> np.ndarray:
     labels, count = ndimage.label(weak)
     if count == 0:
         return labels
-    strong = ndimage.maximum(distance, labels, range(1, count + 1)) > 2 * low
+    strong = ndimage.maximum(distance, labels, range(1, count + 1)) > (low if quiet else 2 * low)
     keep = np.concatenate([[0], np.flatnonzero(strong) + 1])
     relabelled = np.zeros(count + 1, int)
     relabelled[keep] = np.arange(len(keep))
@@ -106,13 +115,14 @@ class BorderFinder:
         surface = fit_surface(feats, ring)
         distance = surface.distance(feats)
         sx, sy = size[0] / w, size[1] / h
-        items = surface_items(distance, surface.edge, ring, size)
+        quiet = is_quiet(distance, surface.edge)
+        items = surface_items(distance, surface.edge, quiet, ring, size)
         items.sort(key=lambda item: -item.prominence)
         for box, mask, _ in contrast_objects(lab, MAX_ITEMS) if busy_cues else ():
             items.append(Item(scale_box(box, sx, sy, size), soften(mask), 0.0, cue="contrast"))
         distinct = distinct_items(items)[:MAX_ITEMS]
         searched = 0 if distinct and stands_out(distinct[0], distance > surface.edge) else None
-        return Finding(size, distinct, searched, surface=surface)
+        return Finding(size, distinct, searched, surface=surface, quiet=quiet)
 
     def refine(self, photo: Image.Image, finding: Finding, n: int) -> Item:
         """Item n with its mask redrawn at FINE times the working scale, where the coarse mask's stair
@@ -148,8 +158,9 @@ def soften(mask: np.ndarray) -> np.ndarray:
     return ndimage.gaussian_filter(mask.astype(np.float32), 0.7)
 
 
-def surface_items(distance: np.ndarray, edge: float, ring: np.ndarray, size: tuple[int, int]) -> list[Item]:
-    labels = segment(distance, edge)
+def surface_items(distance: np.ndarray, edge: float, quiet: bool, ring: np.ndarray, size: tuple[int, int]
+                  ) -> list[Item]:
+    labels = segment(distance, edge, quiet)
     items = []
     for label in range(1, labels.max() + 1):
         mask = labels == label

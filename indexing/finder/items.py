@@ -58,6 +58,7 @@ class Finding:
     searched: int | None  # the item to search first, or None: no item stands out, search the whole photo
     packshot: bool = False  # one product on white already: the whole photo is searched unchanged
     surface: object = field(default=None, repr=False)  # what the finder learnt of the photo, for refine()
+    quiet: bool = False  # the surface explains the whole photo but its items: their outlines are exact
 
 
 class ItemFinder(Protocol):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from indexing.finder.items import MAX_ITEMS, Finding, Item, ItemFinder, mask_box
-from indexing.finder.people import ANKLES, HEELS, HIPS, KNEES, SHOULDERS, TOES, PeopleModel, Person
+from indexing.finder.people import ANKLES, CORE, HEELS, HIPS, KNEES, SHOULDERS, TOES, PeopleModel, Person, person_box
 
 # A catalogue in which at least this share of the photos show a person (measured at build time, see
 # indexing/sources/catalogue_people.py) photographs products worn: a worn outfit is searched whole. Below it the
@@ -14,6 +17,7 @@ from indexing.finder.people import ANKLES, HEELS, HIPS, KNEES, SHOULDERS, TOES, 
 OUTFIT_FIRST = 0.2
 MIN_PART = 0.04  # a garment region smaller than this share of its person is a sliver, not a garment
 INSIDE = 0.5  # another item with at least this share of its area on a person's mask is part of that person
+HELD = 0.8  # a quiet surface's items holding this share of what the model is sure is a person outline them
 
 
 def band(person: Person, size: tuple[int, int], top: float, bottom: float) -> np.ndarray:
@@ -66,6 +70,35 @@ def part_of(item: Item, body_mask: np.ndarray) -> bool:
     return bool((np.asarray(body)[solid] > 0.5).mean() >= INSIDE)
 
 
+def on_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A mask's solid pixels at another scale."""
+    resized = Image.fromarray(mask.astype(np.float32)).resize(shape[::-1], Image.Resampling.BILINEAR)
+    return np.asarray(resized) > 0.5
+
+
+def within_items(person: Person, found: Finding, size: tuple[int, int]) -> Person:
+    """The person ending where a quiet surface's items end. The pose model carries a body on past what the
+    photo shows (legs below a model shot's cut); on a quiet surface, the surface knows where things end. Only
+    the extent is cut, not the mask inside it: a white shirt before a white wall is explained by the wall and is
+    still the person. And only where the surface's items hold most of what the model is sure of, so that both
+    see the same person."""
+    if not found.quiet:
+        return person
+    unexplained = np.zeros(person.mask.shape, bool)
+    for item in found.items:
+        unexplained |= on_mask(item.mask, person.mask.shape)
+    unexplained = ndimage.binary_dilation(unexplained, iterations=2)
+    core = person.mask > CORE
+    if (core & unexplained).sum() < HELD * core.sum():
+        return person
+    box = person_box(person.mask * unexplained, size)
+    gh, gw = person.mask.shape
+    x0, y0, x1, y1 = box
+    extent = np.zeros(person.mask.shape, bool)
+    extent[y0 * gh // size[1]:-(-y1 * gh // size[1]), x0 * gw // size[0]:-(-x1 * gw // size[0])] = True
+    return replace(person, box=box, mask=person.mask * extent)
+
+
 def first_searched(items: list[Item], outfit_first: bool) -> int:
     """The outfit for a catalogue of model shots; else the first garment found, top before bottom before shoes."""
     order = ("outfit",) if outfit_first else ("top", "bottom", "shoes", "outfit")
@@ -93,10 +126,11 @@ class PeopleFinder:
         people = self.model.find(photo, size)
         if not people:
             return found
-        worn = [item for person in people for item in person_items(person, size)]
+        worn = [item for person in people for item in person_items(within_items(person, found, size), size)]
         others = [item for item in found.items if not any(part_of(item, person.mask) for person in people)]
         items = (worn + others)[:MAX_ITEMS]
-        return Finding(size, items, first_searched(items, self.outfit_first), surface=found.surface)
+        return Finding(size, items, first_searched(items, self.outfit_first), surface=found.surface,
+                       quiet=found.quiet)
 
     def refine(self, photo: Image.Image, finding: Finding, n: int) -> Item:
         if finding.items[n].cue == "person":  # the person model's mask is already drawn at the photo's detail
