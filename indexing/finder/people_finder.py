@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from indexing.finder.items import MAX_ITEMS, Finding, Item, ItemFinder, mask_box
+from indexing.finder.items import MAX_ITEMS, Finding, Item, ItemFinder, mask_box, scale_box
 from indexing.finder.people import ANKLES, CORE, HEELS, HIPS, KNEES, SHOULDERS, TOES, PeopleModel, Person, person_box
 
 # A catalogue in which at least this share of the photos show a person (measured at build time, see
@@ -66,8 +66,7 @@ def part_of(item: Item, body_mask: np.ndarray) -> bool:
     solid = item.mask > 0.5
     if not solid.any():
         return False
-    body = Image.fromarray(body_mask).resize(solid.shape[::-1], Image.Resampling.BILINEAR)
-    return bool((np.asarray(body)[solid] > 0.5).mean() >= INSIDE)
+    return bool(on_mask(body_mask, solid.shape)[solid].mean() >= INSIDE)
 
 
 def on_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -93,9 +92,9 @@ def within_items(person: Person, found: Finding, size: tuple[int, int]) -> Perso
         return person
     box = person_box(person.mask * unexplained, size)
     gh, gw = person.mask.shape
-    x0, y0, x1, y1 = box
+    x0, y0, x1, y1 = scale_box(box, gw / size[0], gh / size[1], (gw, gh))
     extent = np.zeros(person.mask.shape, bool)
-    extent[y0 * gh // size[1]:-(-y1 * gh // size[1]), x0 * gw // size[0]:-(-x1 * gw // size[0])] = True
+    extent[y0:y1, x0:x1] = True
     return replace(person, box=box, mask=person.mask * extent)
 
 
