@@ -105,6 +105,11 @@ def machine_tag() -> str:
     return hashlib.sha256(f"{ort.__version__} {flags}".encode()).hexdigest()[:12]
 
 
+def optimized_path(cache_dir: Path, sha256: str) -> Path:
+    """Where optimized_model keeps its form of the model whose checksum is sha256, for this machine."""
+    return cache_dir / f"extractor-{sha256[:16]}-{machine_tag()}.ort"
+
+
 def optimized_model(path: Path, cache_dir: Path, sha256: str) -> Path:
     """ONNX Runtime's optimised form of the model, made once per machine and kept in cache_dir.
 
@@ -112,7 +117,7 @@ def optimized_model(path: Path, cache_dir: Path, sha256: str) -> Path:
     process needs about 100 MB less. It is made in a child process so that the optimiser's peak
     memory is not left behind in the bot's heap.
     """
-    target = cache_dir / f"extractor-{sha256[:16]}-{machine_tag()}.ort"
+    target = optimized_path(cache_dir, sha256)
     if not target.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
