@@ -22,6 +22,16 @@ from testbed.postgres import Postgres, binaries
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FASHION_DATASET", ROOT.parent / "shared" / "datasets" / "fashion-small"))
 
+@pytest.fixture(scope="session", autouse=True)
+def export_cache(tmp_path_factory) -> Path:
+    """The session's export cache (EXPORT_CACHE), shared by the workers and every command they start: the first
+    export of an extractor is kept there, later builds copy it. Never the user's own cache folder."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "exports"
+    os.environ["EXPORT_CACHE"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def embedder() -> KerasEmbedder:
     return KerasEmbedder(Weights("random", seed=0))

@@ -18,6 +18,7 @@ import numpy as np
 
 from indexing.errors import FashionIndexError
 from indexing.extract.embedder import LAST_CONV, KerasEmbedder, file_entry, l2_normalize, preprocess, probe_images
+from indexing.extract.export_cache import find_export, keep_export
 from indexing.extract.keras_onnx import OPSET, resnet_onnx
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,15 @@ def onnxruntime_available() -> bool:
 def export_onnx(embedder: KerasEmbedder, out: Path) -> dict[str, Any]:
     """Write this extractor as ONNX at out (indexing/extract/keras_onnx.py); returns the file's manifest entry.
 
-    The result is checked against TensorFlow on the probe images before it is kept.
+    The result is checked against TensorFlow on the probe images before it is kept, here and in this machine's
+    export cache (indexing/extract/export_cache.py), from which the next export of the same weights is copied.
     """
+    out = Path(out)
+    cached = find_export(embedder.weights)
+    if cached is not None:
+        return cached.copy_to(out)
     import onnx
 
-    out = Path(out)
     handle, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(handle)
     try:
@@ -59,7 +64,9 @@ def export_onnx(embedder: KerasEmbedder, out: Path) -> dict[str, Any]:
         shutil.move(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return {**file_entry(out), "opset": OPSET, "max_relative_difference": relative}
+    checked = {"opset": OPSET, "max_relative_difference": relative}
+    keep_export(out, embedder.weights, embedder.fingerprint, l2_normalize(reference), checked)
+    return {**file_entry(out), **checked}
 
 
 def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> dict[str, Any]:

@@ -19,21 +19,20 @@ from tqdm import tqdm
 
 from indexing.calibrate import record_neighbours
 from indexing.errors import BuildError, FashionIndexError, ImageError, IndexExistsError
-from indexing.extract.embedder import Embedder, KerasEmbedder, file_entry, probe_images
+from indexing.extract.embedder import Embedder, KerasEmbedder
 from indexing.extract.exported import (
     INT8_FILE,
     ONNX_FILE,
-    OnnxEmbedder,
     export_onnx,
-    onnxruntime_available,
     quantize_int8,
 )
-from indexing.extract.extractor import PROBE_TOLERANCE, open_embedder
+from indexing.extract.extractor import open_embedder
 from indexing.extract.images import load_image, read_bytes
 from indexing.sources.catalogue import Metadata, list_images, product_id, read_metadata, sort_key
 from indexing.sources.catalogue_people import measure_people
 from indexing.sources.checkpoint import Checkpoint, Embedded
 from indexing.sources.options import DEFAULTS, BuildOptions
+from indexing.sources.reference import choose_reference, export_for_serving
 from indexing.store.files import MANIFEST, add_file, atomic_write, change_index, checked_file, write_index
 from indexing.store.index import Index
 from indexing.store.milvus import parse_store
@@ -158,15 +157,15 @@ def build_index(sources: Sequence[str | Path], out: str | Path, *, metadata: str
     if not files:
         raise BuildError(f"no images (.jpg .png .webp .bmp .gif .heic) found in {', '.join(map(str, sources))}")
     table = read_metadata(metadata) if metadata else None
-    embedder = embedder or KerasEmbedder(options.weights)
-    spec = {"extractor": embedder.fingerprint, "files": len(files), "first": files[0].name,
+    reference = choose_reference(embedder, options)
+    spec = {"extractor": reference.fingerprint, "files": len(files), "first": files[0].name,
             "last": files[-1].name, "copy_images": options.copy_images}
     checkpoint = Checkpoint.open(partial, spec)
     finished = checkpoint.finished_ids()
     todo = [f for f in files if product_id(f) not in finished]
     report = Report(resumed=len(files) - len(todo))
-    runner, exported, report.exported = export_for_serving(embedder, partial, options.export)
-    target = Target(out, table, embedder.fingerprint, embedder.embed(probe_images()), exported, options.ann or "auto",
+    runner, exported, report.exported = export_for_serving(reference, partial, options.export)
+    target = Target(out, table, reference.fingerprint, reference.probe, exported, options.ann or "auto",
                     parse_store(options.store, options.milvus_index) if options.store else None)
     extra = {
         "images_copied": options.copy_images,
@@ -271,39 +270,6 @@ def write_checkpoint(target: Target, checkpoint: Checkpoint, destination: Path |
                 probe=target.probe, ann=target.ann, store=target.store, extra=extra,
                 keep_files={"extractor": target.exported} if target.exported else None)
     return done, products
-
-
-def export_for_serving(reference: Embedder, folder: Path, wanted: bool) -> tuple[Embedder, dict[str, Any], str]:
-    """The extractor to embed with, its export's manifest entry, and what to report: the ONNX export of a
-    TensorFlow extractor (made in folder, once), or the extractor itself when no export is wanted or possible."""
-    if not wanted or not isinstance(reference, KerasEmbedder):
-        return reference, {}, ""
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        runner, entry = serving_export(reference, folder / ONNX_FILE)
-    except FashionIndexError as exc:
-        log.warning("no ONNX export, the bot will serve with TensorFlow: %s", exc)
-        return reference, {}, f"no ONNX export ({exc})"
-    return runner, entry, ""
-
-
-def serving_export(reference: KerasEmbedder, path: Path) -> tuple[Embedder, dict[str, Any]]:
-    """Export first, then embed the catalogue with the export: ONNX Runtime is a third faster than
-    TensorFlow here, and the vectors equal TensorFlow's within 1e-4 (checked on export and on resume)."""
-    if not onnxruntime_available():
-        raise FashionIndexError("onnxruntime is not installed")
-    # A resumed build reuses the export that the interrupted run made.
-    if path.exists():
-        entry = file_entry(path)
-    else:
-        log.info("exporting the extractor to ONNX for fast embedding and serving (once per index) ...")
-        entry = export_onnx(reference, path)
-    runner = OnnxEmbedder(path, reference.fingerprint)
-    probes = probe_images()
-    if np.max(np.abs(runner.embed(probes) - reference.embed(probes))) > PROBE_TOLERANCE:
-        path.unlink()
-        raise FashionIndexError("the ONNX export does not reproduce TensorFlow's vectors")
-    return runner, entry
 
 
 def export_int8(index_dir: str | Path, calibration_images: int = 200) -> dict[str, Any]:

@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from indexing.errors import BuildError, FashionIndexError
-from indexing.extract.embedder import Embedder, KerasEmbedder, probe_images
-from indexing.sources.build import Report, export_for_serving
+from indexing.extract.embedder import Embedder
+from indexing.sources.build import Report
 from indexing.sources.checkpoint import Checkpoint
 from indexing.sources.download import FEED_IMAGES, ImageCache
 from indexing.sources.feeds import MAX_FEED_BYTES, FeedProduct, read_feed
 from indexing.sources.options import DEFAULTS, BuildOptions
+from indexing.sources.reference import choose_reference, export_for_serving
 from indexing.sources.shards import commit_shards
 from indexing.sources.sync import (
     Outcome,
@@ -43,14 +44,14 @@ def build_feed_shard(feed: str | Path, out: str | Path, shard: tuple[int, int], 
     out, (i, n), milvus = Path(out), shard, parse_store(options.store, options.milvus_index)
     products = read_feed(feed, columns, MAX_FEED_BYTES)
     mine = [(position, p) for position, p in enumerate(products) if position % n == i - 1]
-    embedder = embedder or KerasEmbedder(options.weights)
+    reference = choose_reference(embedder, options)
     partial = out / f".partial-shard-{i}-of-{n}"
-    checkpoint = Checkpoint.open(partial, {"extractor": embedder.fingerprint, "kind": "feed", "feed": str(feed),
+    checkpoint = Checkpoint.open(partial, {"extractor": reference.fingerprint, "kind": "feed", "feed": str(feed),
                                            "shard": f"{i}/{n}", "store": milvus})
-    runner, exported, _ = export_for_serving(embedder, partial, options.export)
-    probe = embedder.embed(probe_images())
+    runner, exported, _ = export_for_serving(reference, partial, options.export)
+    probe = reference.probe
     name = f"{milvus['collection']}_g1"
-    create_generation(milvus, name, int(probe.shape[1]), embedder.fingerprint, probe,
+    create_generation(milvus, name, int(probe.shape[1]), reference.fingerprint, probe,
                       index_settings(len(products), milvus.get("index_override")))
     vectors, resumed = vectors_by_photo([], checkpoint)
     outcomes: dict[str, Outcome] = {}
@@ -68,7 +69,7 @@ def build_feed_shard(feed: str | Path, out: str | Path, shard: tuple[int, int], 
                     embedding_seconds=time.monotonic() - embedding_started)
     if mark_shard(milvus, name, shard) == set(range(1, n + 1)):
         fields = {"source": {"feed": str(feed), "columns": dict(columns or {}), "shards": n}, "synced": now(),
-                  "columns": sorted({c for _, p in mine for c in p.meta}), "extractor": embedder.fingerprint,
+                  "columns": sorted({c for _, p in mine for c in p.meta}), "extractor": reference.fingerprint,
                   "files": {"extractor": exported} if exported else {}}
         report.indexed = commit_shards(out, milvus, name, probe, partial, fields)
     else:

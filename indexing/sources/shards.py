@@ -12,19 +12,19 @@ from typing import Any
 import numpy as np
 
 from indexing.errors import BuildError, FashionIndexError
-from indexing.extract.embedder import Embedder, KerasEmbedder, probe_images
+from indexing.extract.embedder import Embedder
 from indexing.extract.exported import ONNX_FILE
 from indexing.sources.build import (
     Report,
     embed_files,
     embed_in_chunks,
-    export_for_serving,
     make_products,
     progress_bar,
 )
 from indexing.sources.catalogue import list_images, product_id, read_metadata
 from indexing.sources.checkpoint import Checkpoint, Embedded
 from indexing.sources.options import DEFAULTS, BuildOptions
+from indexing.sources.reference import choose_reference, export_for_serving
 from indexing.store.files import commit, next_generation
 from indexing.store.milvus import (
     create_generation,
@@ -61,17 +61,17 @@ def build_shard(sources: Sequence[str | Path], out: str | Path, shard: tuple[int
         raise BuildError(f"no images found in {', '.join(map(str, sources))}")
     mine = [(position, f) for position, f in enumerate(files) if position % n == i - 1]
     table = read_metadata(metadata) if metadata else None
-    embedder = embedder or KerasEmbedder(options.weights)
-    spec = {"extractor": embedder.fingerprint, "files": len(files), "first": files[0].name, "last": files[-1].name,
+    reference = choose_reference(embedder, options)
+    spec = {"extractor": reference.fingerprint, "files": len(files), "first": files[0].name, "last": files[-1].name,
             "shard": f"{i}/{n}", "store": milvus}
     partial = out / f".partial-shard-{i}-of-{n}"
     checkpoint = Checkpoint.open(partial, spec)
     finished = checkpoint.finished_ids()
     todo = [f for _, f in mine if product_id(f) not in finished]
-    runner, exported, _ = export_for_serving(embedder, partial, options.export)
-    probe = embedder.embed(probe_images())
+    runner, exported, _ = export_for_serving(reference, partial, options.export)
+    probe = reference.probe
     name = f"{milvus['collection']}_g1"
-    create_generation(milvus, name, int(probe.shape[1]), embedder.fingerprint, probe,
+    create_generation(milvus, name, int(probe.shape[1]), reference.fingerprint, probe,
                       index_settings(len(files), milvus.get("index_override")))
 
     def commit(part: Embedded) -> None:
@@ -89,7 +89,7 @@ def build_shard(sources: Sequence[str | Path], out: str | Path, shard: tuple[int
                     embedding_seconds=time.monotonic() - embedding_started)
     if mark_shard(milvus, name, shard) == set(range(1, n + 1)):
         report.indexed = commit_shards(out, milvus, name, probe, partial, {
-            "columns": table.columns if table else [], "images_copied": False, "extractor": embedder.fingerprint,
+            "columns": table.columns if table else [], "images_copied": False, "extractor": reference.fingerprint,
             "files": {"extractor": exported} if exported else {},
             "source": {"images": [str(Path(s).resolve()) for s in sources], "metadata": str(metadata or ""),
                        "shards": n}})

@@ -19,16 +19,17 @@ import numpy as np
 
 from indexing.calibrate import record_neighbours
 from indexing.errors import BuildError, DownloadError, ImageError, IndexExistsError
-from indexing.extract.embedder import DIM, Embedder, KerasEmbedder, probe_images
+from indexing.extract.embedder import DIM, Embedder
 from indexing.extract.exported import ONNX_FILE
 from indexing.extract.extractor import open_embedder
 from indexing.extract.images import load_image
-from indexing.sources.build import Doubling, embed_in_chunks, export_for_serving, progress_bar
+from indexing.sources.build import Doubling, embed_in_chunks, progress_bar
 from indexing.sources.catalogue_people import measure_people
 from indexing.sources.checkpoint import Checkpoint, Embedded
 from indexing.sources.download import FEED_IMAGES, Fetched, ImageCache
 from indexing.sources.feeds import MAX_FEED_BYTES, FeedProduct, read_feed
 from indexing.sources.options import DEFAULTS, BuildOptions
+from indexing.sources.reference import Reference, choose_reference, export_for_serving
 from indexing.store.files import MANIFEST, change_index, now, write_index
 from indexing.store.index import Index
 from indexing.store.milvus import parse_store
@@ -114,9 +115,9 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
     # Read once: what the photos need, and what the change is against (over the network, with Milvus).
     before = list(old.store.records()) if old is not None else []
     index_dir.mkdir(parents=True, exist_ok=True)
-    if new and embedder is None:  # only now: a bad feed is told before TensorFlow takes its seconds to load
-        embedder = KerasEmbedder(options.weights)
-    runner, exported = open_runner(index_dir, old, embedder, options.export)
+    # Only now: a bad feed is told before TensorFlow takes its seconds to load.
+    reference = choose_reference(embedder, options) if old is None else None
+    runner, exported = open_runner(index_dir, old, embedder, reference, options.export)
     if exported:  # beside every generation this build publishes: the bot serves each with it
         shutil.copyfile(index_dir / PARTIAL / ONNX_FILE, index_dir / ONNX_FILE)
     checkpoint = Checkpoint.open(index_dir / PARTIAL, {"extractor": runner.fingerprint, "kind": "feed"})
@@ -124,10 +125,9 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
     cache = cache or ImageCache(index_dir / FEED_IMAGES)
     outcomes: dict[str, Outcome] = {}
     publisher = None
-    if new:  # a sync commits through the old index, which keeps its probe and export
-        assert embedder is not None
+    if reference is not None:  # a sync commits through the old index, which keeps its probe and export
         publisher = Publisher(index_dir, products, vectors, outcomes, {
-            "fingerprint": runner.fingerprint, "probe": embedder.embed(probe_images()),
+            "fingerprint": reference.fingerprint, "probe": reference.probe,
             "keep_files": {"extractor": exported} if exported else None, "ann": options.ann or "auto",
             "store": parse_store(options.store, options.milvus_index) if options.store else None},
             Doubling(options.checkpoint_every))
@@ -223,13 +223,14 @@ class Publisher:
         write_index(self.index_dir, vectors=matrix, products=rows, extra=extra, **self.keep)
 
 
-def open_runner(index_dir: Path, old: Index | None, embedder: Embedder | None, export: bool
-                ) -> tuple[Embedder, dict[str, Any]]:
-    """The extractor to embed with; for a new index also its ONNX export (made once, kept in the partial folder)."""
+def open_runner(index_dir: Path, old: Index | None, embedder: Embedder | None, reference: Reference | None,
+                export: bool) -> tuple[Embedder, dict[str, Any]]:
+    """The extractor to embed with: the old index's; for a new index (reference), its ONNX export where one is
+    wanted (made once, kept in the partial folder)."""
     if old is not None:
         return embedder or open_embedder(old), {}
-    assert embedder is not None
-    runner, exported, _ = export_for_serving(embedder, index_dir / PARTIAL, export)
+    assert reference is not None
+    runner, exported, _ = export_for_serving(reference, index_dir / PARTIAL, export)
     return runner, exported
 
 
