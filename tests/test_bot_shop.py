@@ -16,6 +16,7 @@ from indexing.sources.sync import build_from_feed, sync_feed
 from testbed.drawing import draw_product
 from testbed.harness import RunningBot, settings_for
 from testbed.shop import generated_shop, jpeg
+from tests.conftest import with_models
 
 USER = 77
 
@@ -25,15 +26,15 @@ def shop_index(server, embedder, tmp_path):
     shop = generated_shop(server, 12, extra_every=3)
     shop.products["1003"].attributes["sale_price"] = "999.00 INR"
     shop.products["1004"].attributes["link"] = "javascript:alert(1)"  # never a button
-    build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder,
-                    options=BuildOptions(export=False, progress=False))
+    # Exported, as `fashion-index build` leaves it: the bot serves with ONNX Runtime.
+    build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder, options=BuildOptions(progress=False))
     return shop, tmp_path / "idx"
 
 
 @pytest.fixture
-def shop_bot(fake, shop_index, tmp_path):
-    bot = RunningBot(settings_for(fake, shop_index[1], state_dir=tmp_path / "state", runtime="tensorflow",
-                                  reload_seconds=1)).start()
+def shop_bot(fake, shop_index, tmp_path, model_cache):
+    state = with_models(tmp_path / "state", model_cache)
+    bot = RunningBot(settings_for(fake, shop_index[1], state_dir=state, reload_seconds=1)).start()
     yield bot
     bot.stop()
 

@@ -63,17 +63,18 @@ def run_build(images, styles, out, *extra):
     return subprocess.Popen(
         [sys.executable, "-m", "indexing", "build", "--images", str(images), "--metadata", str(styles),
          "--out", str(out), "--weights", "random:0", "--batch-size", "4", "--checkpoint-every", "8",
-         "--no-export", "--quiet", *extra],
+         "--quiet", *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 
-def test_kill_9_mid_build_then_rerun_equals_an_uninterrupted_build(tmp_path, embedder):
+@pytest.mark.usefixtures("exported_index")  # the session's export is in the machine's cache: the command copies it
+def test_kill_9_mid_build_then_rerun_equals_an_uninterrupted_build(tmp_path):
     images, styles = tmp_path / "imgs", None
     styles = make_catalogue(images, count=40)
-    reference = tmp_path / "reference"  # the same extractor as the command's, built here: no second start-up
-    build_index([images], reference, metadata=styles, embedder=embedder,
-                options=BuildOptions(batch_size=4, export=False, progress=False))
+    reference = tmp_path / "reference"  # as the command builds it, here: no second start-up
+    build_index([images], reference, metadata=styles,
+                options=BuildOptions(weights=Weights("random", seed=0), batch_size=4, progress=False))
 
     out = tmp_path / "crashed"
     victim = run_build(images, styles, out)

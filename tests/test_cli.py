@@ -13,23 +13,25 @@ from indexing.cli import main
 from tests.conftest import ROOT
 
 
+# The commands run on an exported index, as `fashion-index build` leaves one (ONNX Runtime; test_build.py and
+# test_exported.py cover TensorFlow's path).
 def run(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
 
-def test_query_prints_a_ranked_table(capsys, built_index, catalogue):
-    code, out, _ = run(capsys, "query", "--index", str(built_index), str(catalogue[0] / "1005.jpg"))
+def test_query_prints_a_ranked_table(capsys, exported_index, catalogue):
+    code, out, _ = run(capsys, "query", "--index", str(exported_index), str(catalogue[0] / "1005.jpg"))
     lines = out.strip().splitlines()
     assert code == 0 and lines[0].split()[:3] == ["rank", "id", "score"]
     assert lines[1].split()[:2] == ["1", "1005"] and len(lines) == 6
     assert "Women Yellow Tshirts 1005" in lines[1]
 
 
-def test_query_json_filters_and_sheet(capsys, built_index, catalogue, tmp_path):
+def test_query_json_filters_and_sheet(capsys, exported_index, catalogue, tmp_path):
     sheet = tmp_path / "sheet.png"
-    code, out, err = run(capsys, "query", "--index", str(built_index), str(catalogue[0] / "1005.jpg"),
+    code, out, err = run(capsys, "query", "--index", str(exported_index), str(catalogue[0] / "1005.jpg"),
                          "-k", "3", "--json", "--filter", "gender=Men", "--sheet", str(sheet))
     results = json.loads(out)
     assert code == 0 and len(results) == 3
@@ -40,11 +42,11 @@ def test_query_json_filters_and_sheet(capsys, built_index, catalogue, tmp_path):
     assert "contact sheet" in err
 
 
-def test_info_and_eval(capsys, built_index, catalogue, tmp_path):
-    code, out, _ = run(capsys, "info", "--index", str(built_index))
+def test_info_and_eval(capsys, exported_index, catalogue, tmp_path):
+    code, out, _ = run(capsys, "info", "--index", str(exported_index))
     assert code == 0 and "products    24" in out and "random:0" in out
     report = tmp_path / "eval.json"
-    code, out, _ = run(capsys, "eval", "--index", str(built_index), "--queries", str(catalogue[0]),
+    code, out, _ = run(capsys, "eval", "--index", str(exported_index), "--queries", str(catalogue[0]),
                        "--sample", "10", "--json", str(report), "--quiet")
     assert code == 0 and "| recall@1" in out and "say nothing about real recommendation quality" in out
     figures = json.loads(report.read_text())
@@ -65,10 +67,10 @@ def test_info_and_eval(capsys, built_index, catalogue, tmp_path):
         (["remove", "--index", "{index}", "no-such-id"], "not in the index: no-such-id"),
     ],
 )
-def test_errors_are_one_line_and_exit_non_zero(capsys, built_index, catalogue, tmp_path, argv, message):
+def test_errors_are_one_line_and_exit_non_zero(capsys, exported_index, catalogue, tmp_path, argv, message):
     text = tmp_path / "notes.jpg"
     text.write_text("hello")
-    values = {"index": built_index, "images": catalogue[0], "photo": catalogue[0] / "1000.jpg",
+    values = {"index": exported_index, "images": catalogue[0], "photo": catalogue[0] / "1000.jpg",
               "text": text, "tmp": tmp_path}
     code, _, err = run(capsys, *[a.format(**values) for a in argv])
     assert code == 1

@@ -65,8 +65,9 @@ def test_query_add_remove_and_the_bot_each_open_the_file_anew(exported_index, ca
 
 def test_a_feed_in_a_lite_file_syncs_from_a_new_process(server, embedder, tmp_path):
     shop = generated_shop(server, 8, extra_every=4)
+    # Exported, as `fashion-index build` leaves it: the sync's process embeds with ONNX Runtime.
     build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder,
-                    options=BuildOptions(export=False, progress=False, store=str(tmp_path / "shop.db")))
+                    options=BuildOptions(progress=False, store=str(tmp_path / "shop.db")))
     close_client(parse_store(str(tmp_path / "shop.db"))["uri"])
     shop.products["1001"].attributes["price"] = "1.00 INR"
     del shop.products["1007"]

@@ -70,7 +70,9 @@ def test_the_chosen_cutoff_is_the_one_that_sorts_the_photos_best():
     assert worse.recall == 1.0 and worse.answered == 0.75 and worse.f_half < chosen.f_half
 
 
-def test_calibrate_prints_the_table_and_stores_the_cutoff(index_copy, catalogue, tmp_path):
+def test_calibrate_prints_the_table_and_stores_the_cutoff(exported_index, catalogue, tmp_path):
+    index_copy = tmp_path / "idx"  # exported, as `fashion-index build` leaves it: calibrate runs ONNX Runtime
+    shutil.copytree(exported_index, index_copy)
     queries = renditions(catalogue[0], tmp_path / "queries")
     others = other_photos(tmp_path / "others")
     done = cli("calibrate", "--index", str(index_copy), "--queries", str(queries), "--others", str(others),

@@ -18,11 +18,14 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-def test_two_shards_as_two_processes_equal_one_unsharded_build(milvus, catalogue, built_index, tmp_path):
+# The session's export is in the machine's cache (exported_index): the shards' commands copy it, as the second
+# and later builds on a shop's machine do, rather than load TensorFlow.
+def test_two_shards_as_two_processes_equal_one_unsharded_build(milvus, catalogue, built_index, exported_index,
+                                                               tmp_path):
     images, styles = catalogue
     out = tmp_path / "sharded"
     jobs = [subprocess.Popen([sys.executable, "-m", "indexing", "build", "--images", str(images), "--metadata",
-                              str(styles), "--out", str(out), "--weights", "random:0", "--no-export", "--quiet",
+                              str(styles), "--out", str(out), "--weights", "random:0", "--quiet",
                               "--store", milvus.spec, "--shard", shard, "--checkpoint-every", "4"],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for shard in ("1/2", "2/2")]
@@ -39,7 +42,7 @@ def test_two_shards_as_two_processes_equal_one_unsharded_build(milvus, catalogue
     assert [h.id for h in sharded.search(query, 5)] == [h.id for h in single.search(query, 5)]
 
 
-def test_a_feed_in_two_shards_equals_one_feed_build(milvus, server, embedder, tmp_path):
+def test_a_feed_in_two_shards_equals_one_feed_build(milvus, server, embedder, exported_index, tmp_path):
     shop = generated_shop(server, 12, extra_every=3)  # 1000, 1003, 1006, 1009 have three photos
     feed = shop.feed()
     out = tmp_path / "sharded"  # one folder for both jobs: the photos the bot sends are all in feed-images
@@ -50,7 +53,7 @@ def test_a_feed_in_two_shards_equals_one_feed_build(milvus, server, embedder, tm
     # The last shard as a shop runs it: the command, in a process of its own. (In this process, the CLI's logging
     # set-up would outlive the test's captured output, and pymilvus logs into it.)
     job = subprocess.run([sys.executable, "-m", "indexing", "build", "--feed", feed, "--out", str(out), "--weights",
-                          "random:0", "--no-export", "--quiet", "--store", milvus.spec, "--shard", "2/2",
+                          "random:0", "--quiet", "--store", milvus.spec, "--shard", "2/2",
                           "--checkpoint-every", "4"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert job.returncode == 0, job.stderr
     said = job.stdout

@@ -123,7 +123,7 @@ def test_query_json_hits_carry_the_feed_attributes(server, embedder, tmp_path, c
     from indexing.cli import main
 
     shop = generated_shop(server, 6)
-    build(shop, tmp_path / "idx", embedder)
+    build_from_feed(shop.feed(), tmp_path / "idx", embedder=embedder, options=BuildOptions(progress=False))
     (tmp_path / "photo.jpg").write_bytes(server.images["1002.jpg"])
     assert main(["query", "--index", str(tmp_path / "idx"), str(tmp_path / "photo.jpg"), "--json", "-k", "2"]) == 0
     first = json.loads(capsys.readouterr().out)[0]

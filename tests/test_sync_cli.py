@@ -30,6 +30,7 @@ def finished(process: subprocess.Popen) -> str:
     return out
 
 
+@pytest.mark.usefixtures("exported_index")  # the session's export is in the machine's cache: the build copies it
 def test_build_change_sync_and_kill_9_mid_sync(server, shared_catalogue, tmp_path, embedder):
     shop = catalogue_shop(server, shared_catalogue, 60)  # 30 of them with two more photos: 120 photos
     out = tmp_path / "idx"
