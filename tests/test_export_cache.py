@@ -54,7 +54,9 @@ def test_a_damaged_cached_export_is_not_used_and_the_next_export_replaces_it(emb
     kept.write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING, logger="indexing"):
         assert find_export(Weights("random", seed=0)) is None
-    assert "damaged" in caplog.text
+        kept.with_suffix(".json").write_text("{")  # a record cut short, too
+        assert find_export(Weights("random", seed=0)) is None
+    assert [r.getMessage().endswith("is damaged or incomplete: exporting again") for r in caplog.records] == [True] * 2
 
     export_onnx(embedder, tmp_path / "again.onnx")  # exported anew, checked against TensorFlow, and kept
     cached = find_export(Weights("random", seed=0))

@@ -78,22 +78,20 @@ def find_export(weights: Weights) -> CachedExport | None:
     folder, key = cache_dir(), export_key(weights)
     if folder is None or key is None:
         return None
-    try:
-        record = json.loads((folder / f"{key}.json").read_text("utf-8"))
-    except (OSError, ValueError):
+    path, record_file = folder / f"{key}.onnx", folder / f"{key}.json"
+    if not record_file.exists():
         return None
-    path = folder / f"{key}.onnx"
     try:
-        whole = sha256_file(path) == record["entry"]["sha256"]
-    except (OSError, KeyError, TypeError):
-        whole = False
-    if not whole:
+        record = json.loads(record_file.read_text("utf-8"))
+        if sha256_file(path) != record["entry"]["sha256"]:
+            raise ValueError("checksum")
+        fingerprint, probe = dict(record["fingerprint"]), np.asarray(record["probe"], dtype=np.float32)
+    except (OSError, ValueError, KeyError, TypeError):
         log.warning("the cached export %s is damaged or incomplete: exporting again", path)
         return None
-    fingerprint = dict(record["fingerprint"])
     if weights.path is not None:  # the file may have moved since: the hash decides, the path is a hint
         fingerprint["weights_file"] = str(weights.path.resolve())
-    return CachedExport(path, fingerprint, np.asarray(record["probe"], dtype=np.float32), record["entry"])
+    return CachedExport(path, fingerprint, probe, record["entry"])
 
 
 def keep_export(path: Path, weights: Weights, fingerprint: dict[str, Any], probe: np.ndarray,
