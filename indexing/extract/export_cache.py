@@ -53,7 +53,11 @@ def cache_dir(environ: dict[str, str] | None = None) -> Path | None:
         return None
     if chosen:
         return Path(chosen).expanduser()
-    return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fashion-recommender" / "exports"
+    try:
+        base = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home folder (a bare service account): keep none
+        return None
+    return base / "fashion-recommender" / "exports"
 
 
 def export_key(weights: Weights) -> str | None:
@@ -78,11 +82,13 @@ def find_export(weights: Weights) -> CachedExport | None:
     folder, key = cache_dir(), export_key(weights)
     if folder is None or key is None:
         return None
-    path, record_file = folder / f"{key}.onnx", folder / f"{key}.json"
-    if not record_file.exists():
+    path = folder / f"{key}.onnx"
+    try:
+        text = (folder / f"{key}.json").read_text("utf-8")
+    except OSError:  # none kept yet, or a folder this user cannot read: as if none
         return None
     try:
-        record = json.loads(record_file.read_text("utf-8"))
+        record = json.loads(text)
         if sha256_file(path) != record["entry"]["sha256"]:
             raise ValueError("checksum")
         fingerprint, probe = dict(record["fingerprint"]), np.asarray(record["probe"], dtype=np.float32)
