@@ -4,6 +4,7 @@ TensorFlow, and a damaged copy is never used."""
 from __future__ import annotations
 
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,19 @@ def test_a_second_build_on_the_machine_copies_the_export_and_never_loads_tensorf
     assert second.manifest["files"]["extractor"]["sha256"] == first.manifest["files"]["extractor"]["sha256"]
     assert np.array_equal(np.asarray(second.store.vectors), np.asarray(first.store.vectors))
     assert open_embedder(second).runtime == "onnxruntime"  # the bot's check of the extractor passes
+
+
+def test_exporting_an_index_copies_the_kept_export_without_tensorflow(built_index, exported_index, tmp_path):
+    index = tmp_path / "idx"  # built with --no-export; exported_index left this machine's export in the cache
+    shutil.copytree(built_index, index)
+    done = subprocess.run([sys.executable, "-c", COMMAND, "export", "--index", str(index)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "exported" in done.stdout and "TensorFlow imported: False" in done.stdout
+    entry = Index.load(index).manifest["files"]["extractor"]
+    assert entry["sha256"] == Index.load(exported_index).manifest["files"]["extractor"]["sha256"]
+    assert entry["name"] == "extractor.onnx" and entry["max_relative_difference"] < 1e-4
+    assert open_embedder(Index.load(index)).runtime == "onnxruntime"
 
 
 def test_a_damaged_cached_export_is_not_used_and_the_next_export_replaces_it(embedder, tmp_path, monkeypatch,

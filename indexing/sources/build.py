@@ -32,7 +32,7 @@ from indexing.sources.catalogue import Metadata, list_images, product_id, read_m
 from indexing.sources.catalogue_people import measure_people
 from indexing.sources.checkpoint import Checkpoint, Embedded
 from indexing.sources.options import DEFAULTS, BuildOptions
-from indexing.sources.reference import choose_reference, export_for_serving
+from indexing.sources.reference import choose_reference, copy_kept_export, export_for_serving
 from indexing.store.files import MANIFEST, add_file, atomic_write, change_index, checked_file, write_index
 from indexing.store.index import Index
 from indexing.store.milvus import parse_store
@@ -291,8 +291,13 @@ def export_int8(index_dir: str | Path, calibration_images: int = 200) -> dict[st
 
 
 def export_extractor(index_dir: str | Path, embedder: KerasEmbedder | None = None) -> dict[str, Any]:
-    """Export the index's extractor to ONNX beside it, for serving without TensorFlow."""
+    """Export the index's extractor to ONNX beside it, for serving without TensorFlow: a copy of the export this
+    machine keeps of its weights where that reproduces the index, else made from TensorFlow's model."""
     index = Index.load(index_dir)
+    kept = copy_kept_export(index, index.directory / ONNX_FILE) if embedder is None else None
+    if kept is not None:
+        add_file(index.directory, "extractor", kept)
+        return kept
     if embedder is None:
         reference = open_embedder(index, runtime="tensorflow")
         assert isinstance(reference, KerasEmbedder)

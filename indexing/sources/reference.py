@@ -4,18 +4,20 @@ weights, which spares a build TensorFlow altogether (its seconds of loading and 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from indexing.errors import FashionIndexError
+from indexing.errors import ExtractorMismatchError, FashionIndexError
 from indexing.extract.embedder import Embedder, KerasEmbedder, file_entry, probe_images
 from indexing.extract.export_cache import CachedExport, find_export
 from indexing.extract.exported import ONNX_FILE, OnnxEmbedder, export_onnx, onnxruntime_available
-from indexing.extract.extractor import PROBE_TOLERANCE
+from indexing.extract.extractor import PROBE_TOLERANCE, verify_embedder, weights_for
 from indexing.sources.options import BuildOptions
+from indexing.store.index import Index
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,23 @@ def choose_reference(embedder: Embedder | None, options: BuildOptions) -> Refere
             return Reference(cached.fingerprint, cached.probe, None, cached)
     model = embedder or KerasEmbedder(options.weights)
     return Reference(model.fingerprint, model.embed(probe_images()), model)
+
+
+def copy_kept_export(index: Index, target: Path, weights_path: str | Path | None = None) -> dict[str, Any] | None:
+    """This machine's export of the index's weights, copied to target once it reproduces the index's own probe
+    vectors (a TensorFlow older or newer than the index's may not); its manifest entry, or None."""
+    cached = find_export(weights_for(index.fingerprint, weights_path)) if onnxruntime_available() else None
+    if cached is None:
+        return None
+    tmp = target.with_name(f".{target.name}.kept")
+    entry = cached.copy_to(tmp)
+    try:
+        verify_embedder(OnnxEmbedder(tmp, index.fingerprint), index)
+    except ExtractorMismatchError:
+        tmp.unlink()
+        return None
+    os.replace(tmp, target)
+    return {**entry, "name": target.name}
 
 
 def export_for_serving(reference: Reference, folder: Path, wanted: bool) -> tuple[Embedder, dict[str, Any], str]:
