@@ -22,6 +22,7 @@ from testbed.postgres import Postgres, binaries
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FASHION_DATASET", ROOT.parent / "shared" / "datasets" / "fashion-small"))
 
+
 @pytest.fixture(scope="session", autouse=True)
 def export_cache(tmp_path_factory) -> Path:
     """The session's export cache (EXPORT_CACHE), shared by the workers and every command they start: the first

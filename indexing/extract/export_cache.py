@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from indexing.extract import keras_onnx
-from indexing.extract.embedder import RECIPE, Weights, file_entry, sha256_file
+from indexing.extract.embedder import RECIPE, Weights, sha256_file
+from indexing.store.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,8 @@ class CachedExport:
 
 def copy_whole(source: Path, target: Path) -> None:
     """Copy so that target is never seen half-written, even by another process using the same cache."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    with open(source, "rb") as data:
+        atomic_write(target, lambda out: shutil.copyfileobj(data, out, 1 << 20))
 
 
 def cache_dir(environ: dict[str, str] | None = None) -> Path | None:
@@ -101,18 +101,16 @@ def find_export(weights: Weights) -> CachedExport | None:
 
 
 def keep_export(path: Path, weights: Weights, fingerprint: dict[str, Any], probe: np.ndarray,
-                checked: dict[str, Any]) -> None:
-    """Keep a copy of a checked export for the next index. A cache that cannot be written costs only time."""
+                entry: dict[str, Any]) -> None:
+    """Keep a copy of a checked export (entry: its manifest entry, checksum included) for the next index. A cache
+    that cannot be written costs only time."""
     folder, key = cache_dir(), export_key(weights)
     if folder is None or key is None:
         return
     try:
         folder.mkdir(parents=True, exist_ok=True)
         copy_whole(path, folder / f"{key}.onnx")
-        entry = {**file_entry(folder / f"{key}.onnx"), **checked}
         record = {"fingerprint": fingerprint, "probe": np.asarray(probe).tolist(), "entry": entry}
-        tmp = folder / f".{key}.json.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(record), "utf-8")
-        os.replace(tmp, folder / f"{key}.json")  # the record last: it vouches for a whole file
+        atomic_write(folder / f"{key}.json", json.dumps(record).encode("utf-8"))  # last: it vouches for the file
     except OSError as exc:
         log.warning("could not keep the export in %s (%s): the next index exports it again", folder, exc)

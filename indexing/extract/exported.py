@@ -64,9 +64,9 @@ def export_onnx(embedder: KerasEmbedder, out: Path) -> dict[str, Any]:
         shutil.move(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    checked = {"opset": OPSET, "max_relative_difference": relative}
-    keep_export(out, embedder.weights, embedder.fingerprint, l2_normalize(reference), checked)
-    return {**file_entry(out), **checked}
+    entry = {**file_entry(out), "opset": OPSET, "max_relative_difference": relative}
+    keep_export(out, embedder.weights, embedder.fingerprint, l2_normalize(reference), entry)
+    return entry
 
 
 def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> dict[str, Any]:
