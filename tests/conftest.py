@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,12 +25,32 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FASHION_DATASET", ROOT.parent / "shared" / "datasets" / "fashion-small"))
 
 
+def run_folder(tmp_path_factory) -> Path:
+    """The folder of the whole test run: the workers' (pytest-xdist) common parent, or the one session's."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def once_per_run(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """run_folder/name, made by the first worker that needs it while the others wait, then shared read-only:
+    the workers are processes, so a session fixture alone would be made once per worker."""
+    folder = run_folder(tmp_path_factory) / name
+    with open(folder.with_name(f"{name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = folder.with_name(f"{name}.done")
+        if not done.exists():  # a worker that failed half-way left no mark: this one starts again
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session", autouse=True)
 def export_cache(tmp_path_factory) -> Path:
     """The session's export cache (EXPORT_CACHE), shared by the workers and every command they start: the first
     export of an extractor is kept there, later builds copy it. Never the user's own cache folder."""
-    base = tmp_path_factory.getbasetemp()
-    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "exports"
+    folder = run_folder(tmp_path_factory) / "exports"
     os.environ["EXPORT_CACHE"] = str(folder)
     return folder
 
@@ -40,27 +62,31 @@ def embedder() -> KerasEmbedder:
 
 @pytest.fixture(scope="session")
 def catalogue(tmp_path_factory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("catalogue") / "images"
-    return folder, make_catalogue(folder)
+    folder = once_per_run(tmp_path_factory, "catalogue", lambda made: make_catalogue(made / "images"))
+    return folder / "images", folder / "images-styles.csv"
 
 
 @pytest.fixture(scope="session")
-def built_index(tmp_path_factory, catalogue, embedder) -> Path:
+def built_index(tmp_path_factory, catalogue, request) -> Path:
     """A read-only index of the generated catalogue; copy it before changing it."""
     images, styles = catalogue
-    out = tmp_path_factory.mktemp("index") / "idx"
-    build_index([images], out, metadata=styles, embedder=embedder,
-                options=BuildOptions(batch_size=8, export=False, progress=False))
-    return out
+
+    def build(folder: Path) -> None:
+        build_index([images], folder / "idx", metadata=styles, embedder=request.getfixturevalue("embedder"),
+                    options=BuildOptions(batch_size=8, export=False, progress=False))
+
+    return once_per_run(tmp_path_factory, "index", build) / "idx"
 
 
 @pytest.fixture(scope="session")
-def exported_index(tmp_path_factory, built_index, embedder) -> Path:
+def exported_index(tmp_path_factory, built_index, request) -> Path:
     """The same index with its extractor exported to ONNX, as `fashion-index build` leaves it."""
-    target = tmp_path_factory.mktemp("exported") / "idx"
-    shutil.copytree(built_index, target)
-    export_extractor(target, embedder)
-    return target
+
+    def export(folder: Path) -> None:
+        shutil.copytree(built_index, folder / "idx")
+        export_extractor(folder / "idx", request.getfixturevalue("embedder"))
+
+    return once_per_run(tmp_path_factory, "exported", export) / "idx"
 
 
 @pytest.fixture
@@ -126,8 +152,8 @@ def fake():
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
-    """ONNX Runtime's optimised model, made once for the session rather than by every bot's first start."""
-    return tmp_path_factory.mktemp("models")
+    """ONNX Runtime's optimised model, made once for the run rather than by every bot's first start."""
+    return once_per_run(tmp_path_factory, "models", lambda made: None)
 
 
 def with_models(state_dir: Path, model_cache: Path) -> Path:

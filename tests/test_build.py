@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 
@@ -199,8 +200,12 @@ def test_local_weights_file_for_offline_servers(tmp_path, catalogue, embedder):
     with pytest.raises(WeightsError, match="WEIGHTS_PATH"):
         open_embedder(index)
     assert open_embedder(index, weights_path=moved).runtime == "tensorflow"
-    other = tmp_path / "other.weights.h5"
-    KerasEmbedder(Weights("random", seed=2)).model.save_weights(other)
+    other = tmp_path / "other.weights.h5"  # the same layers with one kernel changed: another valid weights file
+    shutil.copyfile(moved, other)
+    with h5py.File(other, "r+") as weights:
+        kernels: list[h5py.Dataset] = []
+        weights.visititems(lambda _, node: kernels.append(node) if getattr(node, "ndim", 0) == 4 else None)
+        kernels[0][...] = kernels[0][...] + 1
     with pytest.raises(WeightsError, match="WEIGHTS_PATH"):
         open_embedder(index, weights_path=other)  # a different file is not taken for the right one
 

@@ -16,6 +16,7 @@ from indexing.extract.embedder import sha256_file
 from indexing.extract.export_cache import cache_dir, find_export
 from indexing.extract.exported import export_onnx
 from indexing.sources.options import BuildOptions
+from testbed.drawing import make_catalogue
 from tests.conftest import ROOT
 
 # `fashion-index` as the console script runs it, saying at the end whether TensorFlow was imported.
@@ -23,10 +24,10 @@ COMMAND = "import sys; from indexing.cli import main; code = main(sys.argv[1:]);
           "print('TensorFlow imported:', 'tensorflow' in sys.modules); sys.exit(code)"
 
 
-def test_a_second_build_on_the_machine_copies_the_export_and_never_loads_tensorflow(catalogue, embedder, tmp_path,
-                                                                                     monkeypatch):
+def test_a_second_build_on_the_machine_copies_the_export_and_never_loads_tensorflow(embedder, tmp_path, monkeypatch):
     monkeypatch.setenv("EXPORT_CACHE", str(tmp_path / "cache"))
-    images, styles = catalogue
+    images = tmp_path / "imgs"
+    styles = make_catalogue(images, count=6)
     build_index([images], tmp_path / "first", metadata=styles, embedder=embedder, options=BuildOptions(progress=False))
     assert sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == [".json", ".onnx"]
 

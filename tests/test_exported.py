@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -63,6 +65,7 @@ def test_int8_is_opt_in_and_eval_reports_its_agreement(exported_index, catalogue
     assert open_embedder(index).runtime == "onnxruntime"
     assert open_embedder(index, runtime="onnxruntime-int8").runtime == "onnxruntime-int8"
     code = main(["eval", "--index", str(copy), "--queries", str(catalogue[0]), "--runtime", "onnxruntime-int8",
-                 "--sample", "5", "--quiet"])
+                 "--sample", "5", "--limit", "8", "--quiet"])
     out = capsys.readouterr().out
     assert code == 0 and "| top-5 overlap of int8 with fp32" in out
+    assert re.search(r"\| query photos +\| 8 ", out)  # --limit 8 of the catalogue's 24

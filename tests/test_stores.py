@@ -28,9 +28,15 @@ REFERENCE = "FASHION_REFERENCE_INDEX"
 OPTIONS = ({}, {"filters": {"gender": ["men"]}, "exclude": ["1002"]}, {"collapse_duplicates": False})
 
 
+# A test server's clocks, shortened: a flush waits out the segment's row assignments (2 s by default) and its
+# checks poll every second; a shop's server keeps the defaults.
+QUICK = {"dataCoord.segment.assignmentExpiration": "100", "queryCoord.checkInterval": "100",
+         "queryCoord.distPullInterval": "50", "queryNode.stats.publishInterval": "100", "proxy.timeTickInterval": "50"}
+
+
 @pytest.fixture(scope="session")
 def standalone():
-    server = MilvusStandalone().start()
+    server = MilvusStandalone(QUICK).start()
     yield server
     server.stop()
 
