@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 from skimage import data as skimage_data
-from sklearn.datasets import load_sample_images
 
 from indexing import Index, open_embedder
 from indexing.extract.images import load_image
@@ -30,6 +29,8 @@ SKIMAGE = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "horse
 
 def other_photos(folder: Path) -> Path:
     """Photos that are not fashion: the samples scikit-image and scikit-learn ship."""
+    from sklearn.datasets import load_sample_images  # here, not at collection: it takes a second to import
+
     folder.mkdir(parents=True, exist_ok=True)
     for name in SKIMAGE:
         Image.fromarray(getattr(skimage_data, name)()).convert("RGB").save(folder / f"{name}.jpg")
