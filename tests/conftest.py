@@ -153,7 +153,9 @@ def fake():
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
     """ONNX Runtime's optimised model, made once for the run rather than by every bot's first start."""
-    return once_per_run(tmp_path_factory, "models", lambda made: None)
+    folder = run_folder(tmp_path_factory) / "models"
+    folder.mkdir(exist_ok=True)  # the bots' state folders link to it; the first bot to start fills it
+    return folder
 
 
 def with_models(state_dir: Path, model_cache: Path) -> Path:
