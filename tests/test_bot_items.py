@@ -3,6 +3,7 @@ and buttons that search another item or the whole photo, also after a restart.""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import sqlite3
@@ -17,17 +18,18 @@ from indexing.finder.background import BorderFinder
 from indexing.finder.items import Item, box_iou, item_pixels
 from indexing.finder.scda import ScdaFinder
 from indexing.finder.screens import ScreenFinder
-from testbed.composites import flatlay, plain, sample_photo
+from testbed.composites import plain, sample_photo
 from testbed.screenshots import screenshot
 from tests.test_bot import album_ids, said
-from tests.test_items import generated_products, jpeg
+from tests.test_items import generated_flatlay, jpeg
 from tests.test_screens import products
 
 USER = 5151
 
 
-def flatlay_photo(seed: int = 3) -> bytes:
-    return jpeg(flatlay(generated_products(), np.random.default_rng(seed), surface="wood").image)
+@functools.cache
+def flatlay_photo() -> bytes:
+    return jpeg(generated_flatlay().image)
 
 
 def expected(index_dir, embedder, data: bytes, item: int | None) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -12,7 +13,7 @@ from indexing.cli import main
 from indexing.extract.images import encode, load_image, open_photo
 from indexing.finder.background import BorderFinder, segment
 from indexing.finder.items import box_iou, cut_out, item_pixels
-from testbed.composites import busy, flatlay, mask_fit, product_cutout
+from testbed.composites import Composite, busy, flatlay, mask_fit, product_cutout
 from testbed.drawing import draw_product
 
 jpeg = encode
@@ -27,10 +28,16 @@ def generated_products() -> list[tuple[str, Image.Image]]:
     return products
 
 
+@functools.cache
+def generated_flatlay(surface: str = "wood", seed: int = 3) -> Composite:
+    """The generated products laid out on a surface: photos that several tests and files use, made once per worker
+    (so read them, never change them)."""
+    return flatlay(generated_products(), np.random.default_rng(seed), surface=surface)
+
+
 @pytest.mark.parametrize("surface", ["plain", "wood", "weave", "carpet"])
 def test_flatlay_items_are_found_and_the_first_is_a_product(surface):
-    rng = np.random.default_rng(3)
-    composite = flatlay(generated_products(), rng, surface=surface)
+    composite = generated_flatlay(surface, 3)
     finding = BorderFinder().find(composite.image)
     boxes = [item.box for item in finding.items]
     assert not finding.packshot and len(boxes) <= 6
@@ -105,7 +112,7 @@ def test_cut_out_is_the_item_alone_on_white_framed_like_the_catalogue():
 
 @pytest.mark.parametrize("surface", ["wood", "carpet"])
 def test_refined_item_follows_the_garment_closer_than_the_finders_coarse_mask(surface):
-    composite = flatlay(generated_products(), np.random.default_rng(4), surface=surface)
+    composite = generated_flatlay(surface, 4)
     finder = BorderFinder()
     finding = finder.find(composite.image)
     for placed in composite.placed:
@@ -118,7 +125,7 @@ def test_refined_item_follows_the_garment_closer_than_the_finders_coarse_mask(su
 
 @pytest.mark.parametrize("surface", ["plain", "wood", "carpet"])
 def test_cut_out_is_not_ringed_by_the_surface(surface):
-    composite = flatlay(generated_products(), np.random.default_rng(4), surface=surface)
+    composite = generated_flatlay(surface, 4)
     finder = BorderFinder()
     finding = finder.find(composite.image)
     extra = []
@@ -155,7 +162,7 @@ def test_an_empty_surface_has_no_item_that_stands_out():
 
 
 def test_query_items_json_lists_each_item_with_its_hits(exported_index, embedder, tmp_path, capsys):
-    composite = flatlay(generated_products(), np.random.default_rng(3), surface="wood")
+    composite = generated_flatlay()
     photo = tmp_path / "flatlay.jpg"
     composite.image.save(photo, quality=92)
     sheet = tmp_path / "sheet.png"

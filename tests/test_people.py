@@ -21,7 +21,7 @@ from indexing.finder.people_finder import PeopleFinder, part_of
 from indexing.finder.people_models import models_dir
 from indexing.sources.catalogue_people import measure_people
 from testbed.composites import flatlay, product_cutout, sample_photo, worn
-from tests.test_items import generated_products, jpeg
+from tests.test_items import generated_flatlay, generated_products, jpeg
 
 DATASET = Path(os.environ.get("FASHION_DATASET", Path(__file__).resolve().parents[2] / "shared/datasets/fashion-small"))
 MODEL_SHOTS = ("13886", "3088", "2334", "23035", "12947", "6128", "4844", "33555")  # men and women, head to thigh
@@ -57,7 +57,7 @@ def test_a_portrait_offers_the_outfit_and_the_top_and_the_catalogue_decides_whic
 
 
 def test_a_photo_without_people_keeps_the_surface_finders_items(people):
-    composite = flatlay(generated_products(), np.random.default_rng(3), surface="wood")
+    composite = generated_flatlay()
     border = BorderFinder().find(composite.image)
     both = PeopleFinder(BorderFinder(), people, outfit_first=True).find(composite.image)
     assert [item.box for item in both.items] == [item.box for item in border.items]

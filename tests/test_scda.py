@@ -15,7 +15,7 @@ from indexing.finder.finders import open_finder
 from indexing.finder.items import box_iou
 from indexing.finder.scda import GRID, ScdaFinder, inside, region_in_photo, scda_region
 from testbed.composites import flatlay
-from tests.test_items import generated_products
+from tests.test_items import generated_flatlay, generated_products
 
 
 def grid_over(box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
@@ -64,7 +64,7 @@ def test_region_maps_to_the_photo_through_the_white_padding():
 
 
 def test_scda_chooses_which_found_item_is_searched_first():
-    composite = flatlay(generated_products(), np.random.default_rng(3), surface="wood")
+    composite = generated_flatlay()
     border = BorderFinder().find(composite.image)
     assert border.searched == 0 and len(border.items) >= 2
     other = border.items[1]  # the border finder ranks it second; the map marks it
@@ -91,7 +91,7 @@ def test_exported_map_equals_tensorflow_and_drives_query_items(exported_index, e
     ours, reference = served.activation_maps(photos), embedder.activation_maps(photos)
     assert ours.shape == (2, GRID, GRID)
     assert np.max(np.abs(ours - reference)) / np.max(np.abs(reference)) < 1e-4
-    composite = flatlay(generated_products(), np.random.default_rng(3), surface="wood")
+    composite = generated_flatlay()
     photo = tmp_path / "flatlay.jpg"
     composite.image.save(photo, quality=92)
     assert main(["query", "--index", str(exported_index), str(photo), "--items", "--finder", "scda", "--json"]) == 0
