@@ -22,7 +22,7 @@ $(VENV)/.installed-scale: $(VENV)/.installed
 	touch $@
 
 # Three workers on two cores: many tests wait on a bot, a server or a subprocess, and a third worker fills those
-# waits (measured on 2 cores: 3 workers 166 s, 2 workers 185 s, 4 workers 171 s); work stealing evens out the
+# waits (measured on 2 cores: 3 workers 150 s, 2 workers 165 s, 4 workers 163 s); work stealing evens out the
 # slow ones.
 test: $(VENV)/.installed-scale
 	$(VENV)/bin/python -m pytest -n 3 --dist worksteal
