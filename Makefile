@@ -10,7 +10,7 @@ WEIGHTS ?= imagenet
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard bot/locale/*/LC_MESSAGES/*.po)
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -e '.[index,dev]'
 	$(VENV)/bin/fashion-index fetch-models
 	touch $@
 
@@ -18,7 +18,7 @@ setup: $(VENV)/.installed
 
 # The tests also cover the 'scale' extra (PostgreSQL state, metrics); `make run` does not install it.
 $(VENV)/.installed-scale: $(VENV)/.installed
-	$(VENV)/bin/pip install -q -e '.[dev,scale]'
+	$(VENV)/bin/pip install -q -e '.[index,dev,scale]'
 	touch $@
 
 # Three workers on two cores: many tests wait on a bot, a server or a subprocess, and a third worker fills those

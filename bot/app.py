@@ -7,6 +7,7 @@ import logging
 import time
 
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -20,13 +21,14 @@ from telegram.request import HTTPXRequest
 
 from bot import buttons, callbacks, commands, fallbacks, language_menu, photos, saved
 from bot.alerts import AlertSender, compare_saved
+from bot.checks import TRANSIENT, CheckFailed, start_failure, telegram_failure
 from bot.config import Settings
 from bot.filter_words import Vocabulary
 from bot.guards import guard
 from bot.health import listening, serve_health
 from bot.i18n import check_catalogues
 from bot.memory import release_freed_memory
-from bot.metrics import Metrics
+from bot.metrics import Metrics, build_info
 from bot.ratelimit import RateLimiter
 from bot.recommender import Recommender
 from bot.reload import follow_index
@@ -36,6 +38,7 @@ from bot.state import Store
 from bot.state_postgres import PostgresStore
 from bot.state_sqlite import SqliteStore
 from bot.stats import SharedStats, Stats
+from bot.watchdog import watch
 from indexing import FashionIndexError, Index, open_embedder
 from indexing.finder.finders import open_finder
 
@@ -75,7 +78,8 @@ async def post_init(application: Application) -> None:
         limiter=RateLimiter(settings.rate_limit_per_minute),
         stats=SharedStats(store) if isinstance(store, PostgresStore) else Stats(),
         metrics=Metrics(lambda: recommender.pending, lambda: recommender.index.product_count,
-                        lambda: recommender.index.manifest.get("generation", 0)),
+                        lambda: recommender.index.manifest.get("generation", 0),
+                        build_info(index.fingerprint, embedder.runtime)),
     )
     application.bot_data["services"] = services
     services.alerts = AlertSender(application.bot, store, lambda: services.index, settings.alerts_per_second)
@@ -86,14 +90,16 @@ async def post_init(application: Application) -> None:
         application.bot_data["follower"] = asyncio.create_task(
             follow_index(services, settings.reload_seconds), name="follow-index")
     release_freed_memory()
-    if settings.mode == "webhook":
-        application.bot_data["health"] = await serve_health(
-            settings.webhook_listen, settings.health_port,
-            lambda: {"status": "ok", "products": services.index.product_count,
-                     "queries": services.stats.queries},
-            services.metrics.render if services.metrics and services.metrics.available else None,
-            ready=listening(settings.webhook_listen, settings.webhook_port),
-        )
+    application.bot_data["watchdog"] = asyncio.create_task(
+        watch(store, recommender, services.health), name="watchdog")
+    application.bot_data["health"] = await serve_health(
+        settings.health_listen, settings.health_port,
+        lambda: services.health.answer({"products": services.index.product_count,
+                                        "generation": services.index.manifest.get("generation", 0),
+                                        "queries": services.stats.queries}),
+        services.metrics.render if services.metrics and services.metrics.available else None,
+        ready=listening(settings.webhook_listen, settings.webhook_port) if settings.mode == "webhook" else None,
+    )
     fallback = "" if embedder.runtime == "onnxruntime" else " (no ONNX export in the index: slower start and replies)"
     log.info("ready: %d products, %s weights on %s%s, started in %.1f s, %s mode",
              index.product_count, index.fingerprint.get("weights"), embedder.runtime, fallback,
@@ -108,7 +114,7 @@ async def post_stop(application: Application) -> None:
 
 
 async def post_shutdown(application: Application) -> None:
-    for task in ("follower", "queue"):
+    for task in ("follower", "queue", "watchdog"):
         if application.bot_data.get(task):
             application.bot_data[task].cancel()
     services: Services | None = application.bot_data.get("services")
@@ -127,8 +133,10 @@ def build_application(settings: Settings) -> Application:
         .base_url(settings.bot_url)
         .base_file_url(settings.file_url)
         .request(HTTPXRequest(connection_pool_size=64, connect_timeout=10, read_timeout=settings.api_timeout,
-                              write_timeout=settings.api_timeout, media_write_timeout=2 * settings.api_timeout))
-        .get_updates_request(HTTPXRequest(connect_timeout=10, read_timeout=settings.api_timeout + 10))
+                              write_timeout=settings.api_timeout, media_write_timeout=2 * settings.api_timeout,
+                              proxy=settings.proxy or None))
+        .get_updates_request(HTTPXRequest(connect_timeout=10, read_timeout=settings.api_timeout + 10,
+                                          proxy=settings.proxy or None))
         .rate_limiter(Retrier())
         .concurrent_updates(True)
         .post_init(post_init)
@@ -140,6 +148,26 @@ def build_application(settings: Settings) -> Application:
     application.bot_data["started"] = time.monotonic()
     add_handlers(application)
     return application
+
+
+def run(settings: Settings) -> None:
+    """Poll Telegram, or serve the webhook, until stopped; a failure to start raises CheckFailed (one line)."""
+    application = build_application(settings)
+    try:
+        if settings.mode == "webhook":
+            application.run_webhook(
+                listen=settings.webhook_listen, port=settings.webhook_port, url_path="telegram",
+                secret_token=settings.webhook_secret or None, webhook_url=settings.webhook_url,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            application.run_polling(allowed_updates=Update.ALL_TYPES)
+    except (InvalidToken, NetworkError) as exc:
+        raise telegram_failure(settings, exc) from None
+    except FashionIndexError as exc:
+        raise start_failure(exc) from None
+    except OSError as exc:  # the webhook's or the health endpoint's port taken, the state's disk full
+        raise CheckFailed(f"cannot start: {exc}", TRANSIENT) from None
 
 
 def add_handlers(application: Application) -> None:

@@ -35,6 +35,7 @@ class Settings:
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
     webhook_secret: str = field(default="", repr=False)
+    health_listen: str = "127.0.0.1"
     health_port: int = 8080
     state_dir: Path = Path("state")
     log_level: str = "INFO"
@@ -49,6 +50,7 @@ class Settings:
     people_models: Path | None = None  # MediaPipe's pose models; None: the user's cache folder
     index_store: str = ""  # where this machine reaches the Milvus that the index names (a URI), if elsewhere
     alerts_per_second: int = 25
+    proxy: str = field(default="", repr=False)  # HTTPS_PROXY for the Bot API; may hold a password
 
     @property
     def store_uri(self) -> str | None:
@@ -108,12 +110,34 @@ def state_url(env: Mapping[str, str]) -> str:
     return url
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
-    """Settings from env_file (if present) overridden by the process environment."""
+def environment(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> dict[str, str]:
+    """env_file's variables (if it exists) overridden by the process environment."""
     env: dict[str, str] = {}
     if env_file and Path(env_file).is_file():
         env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     env.update(os.environ if environ is None else environ)
+    return env
+
+
+def health_url(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> str:
+    """Where the running bot answers /healthz, as this machine reaches it (no token needed to ask)."""
+    env = environment(environ, env_file)
+    host = env.get("HEALTH_LISTEN", "").strip() or "127.0.0.1"
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{_int(env, 'HEALTH_PORT', 8080, 1, 65535)}/healthz"
+
+
+def proxy(env: Mapping[str, str]) -> str:
+    url = (env.get("HTTPS_PROXY") or env.get("https_proxy") or "").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError("HTTPS_PROXY must be an http:// or https:// URL (the proxy the Bot API is reached through)")
+    return url
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    """Settings from env_file (if present) overridden by the process environment."""
+    env = environment(environ, env_file)
 
     token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
     if not token:
@@ -138,6 +162,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         webhook_listen=env.get("WEBHOOK_LISTEN", "").strip() or "127.0.0.1",
         webhook_port=_int(env, "WEBHOOK_PORT", 8443, 1, 65535),
         webhook_secret=env.get("WEBHOOK_SECRET", "").strip(),
+        health_listen=env.get("HEALTH_LISTEN", "").strip() or "127.0.0.1",
         health_port=_int(env, "HEALTH_PORT", 8080, 1, 65535),
         state_dir=Path(env.get("STATE_DIR", "").strip() or "state"),
         log_level=level,
@@ -152,4 +177,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         item_finder=_choice(env, "ITEM_FINDER", "auto", FINDERS),
         alerts_per_second=_int(env, "ALERTS_PER_SECOND", 25, 1, 30),
         people_models=Path(env["PEOPLE_MODELS"].strip()).expanduser() if env.get("PEOPLE_MODELS", "").strip() else None,
+        proxy=proxy(env),
     )

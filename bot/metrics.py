@@ -1,9 +1,14 @@
 """Prometheus metrics (GET /metrics on the health port): photos served, latency, errors by kind, queue depth,
-catalogue size and index generation. Needs prometheus-client (the 'scale' extra); without it, nothing is kept."""
+catalogue size, index generation, the process's memory and what was built. Needs prometheus-client (the 'scale'
+extra); without it, nothing is kept."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import platform
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from indexing.about import package_version
 
 LATENCY_BUCKETS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
@@ -12,7 +17,7 @@ class Metrics:
     """Counters that cost nothing when prometheus-client is absent (available is then False)."""
 
     def __init__(self, queue_depth: Callable[[], float], products: Callable[[], float],
-                 generation: Callable[[], float]):
+                 generation: Callable[[], float], info: Mapping[str, str] | None = None):
         try:
             import prometheus_client as prom
         except ImportError:
@@ -31,6 +36,10 @@ class Metrics:
                                  ("fashion_products", "Products in the catalogue being served", products),
                                  ("fashion_index_generation", "Generation of the index being served", generation)):
             prom.Gauge(name, text, registry=self.registry).set_function(read)
+        # process_resident_memory_bytes and friends, read from /proc: the bot's budget is 700 MB.
+        prom.ProcessCollector(registry=self.registry)
+        prom.Info("fashion_build", "The bot's version, Python, extractor runtime and weights",
+                  registry=self.registry).info(dict(info or {}))
 
     def served(self, seconds: float) -> None:
         if self.available:
@@ -43,3 +52,9 @@ class Metrics:
 
     def render(self) -> bytes:
         return self._prom.generate_latest(self.registry) if self.available else b""
+
+
+def build_info(fingerprint: Mapping[str, Any], runtime: str) -> dict[str, str]:
+    """What fashion_build_info reports: the package's version, Python's, and the extractor being served."""
+    return {"version": package_version(), "python": platform.python_version(), "runtime": runtime,
+            "weights": str(fingerprint.get("weights", "unknown"))}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -96,10 +97,15 @@ class Recommender:
         threadpool_limits(1, user_api="blas")
         self._jobs: asyncio.Queue[Job] | None = None
         self._runner: asyncio.Task | None = None
+        self._working_since: float | None = None  # when the batch in the worker started (None: idle)
 
     @property
     def busy(self) -> bool:
         return self.pending >= self.max_pending
+
+    def stuck_for(self) -> float:
+        """Seconds the batch in the worker has taken so far (0 when idle): a batch takes well under a second."""
+        return 0.0 if self._working_since is None else time.monotonic() - self._working_since
 
     def first_cut(self, data: bytes) -> tuple[Photo, np.ndarray]:
         """The photo with its quickly found items, kept small, and the pixels of the item to search first
@@ -170,6 +176,7 @@ class Recommender:
             batch = [await jobs.get()]
             while len(batch) < MAX_BATCH and not jobs.empty():
                 batch.append(jobs.get_nowait())
+            self._working_since = time.monotonic()
             try:
                 results = await loop.run_in_executor(self._worker, self._run, batch)
             except Exception as exc:  # the handlers' error path reports it to each user
@@ -177,6 +184,8 @@ class Recommender:
                     if not job.done.done():
                         job.done.set_exception(exc)
                 continue
+            finally:
+                self._working_since = None
             for job, result in zip(batch, results, strict=True):
                 if not job.done.done():
                     job.done.set_result(result)

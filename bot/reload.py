@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.alerts import compare_saved
 from bot.filter_words import Vocabulary
 from bot.services import Services
-from indexing import FashionIndexError, Index
+from indexing import Index
 from indexing.errors import ExtractorMismatchError
 from indexing.store.files import MANIFEST, read_manifest
 
@@ -50,7 +50,8 @@ def switch(services: Services, fresh: Index) -> None:
 
 
 async def follow_index(services: Services, every: float) -> None:
-    """Every `every` seconds, look at the manifest; load a new generation in a thread and switch to it."""
+    """Every `every` seconds, look at the manifest; load a new generation in a thread and switch to it. A generation
+    that cannot be loaded leaves the last good one serving, /healthz degraded, and is tried again next time."""
     directory = services.settings.index_dir
     seen = stamp(directory)
     while True:
@@ -61,10 +62,11 @@ async def follow_index(services: Services, every: float) -> None:
         current = services.index
         try:
             fresh = await asyncio.to_thread(newer_generation, directory, current, services.settings.store_uri)
-        except FashionIndexError as exc:  # half-replaced by a writer, or refused: try again next time
-            log.warning("the index changed but cannot be served yet: %s", exc)
+        except Exception as exc:  # half-replaced by a writer, refused, or a failure nobody foresaw: never fatal
+            services.health.failing("catalogue", f"the index changed but cannot be served: {exc}")
             continue
         seen = now
+        services.health.passing("catalogue")
         if fresh is not None:
             switch(services, fresh)
             log.info("catalogue updated: generation %s, %d products (%d photos)",

@@ -9,6 +9,7 @@ from telegram.ext import ContextTypes
 
 from bot.config import Settings
 from bot.filter_words import Vocabulary
+from bot.health import Health
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.recommender import Recommender
@@ -36,6 +37,7 @@ class Services:
     stats: Stats = field(default_factory=Stats)
     metrics: Metrics | None = None
     alerts: Background | None = None
+    health: Health = field(default_factory=Health)
 
     @property
     def index(self) -> Index:

@@ -79,6 +79,10 @@ class Store(UserState):
     def close(self) -> None:
         raise NotImplementedError
 
+    def ping(self) -> None:
+        """Raise if the state cannot be read (a PostgreSQL server gone, a damaged file); blocking."""
+        self.execute("SELECT 1").fetchall()
+
     def record_feedback(self, entry: dict[str, Any]) -> None:
         raise NotImplementedError
 

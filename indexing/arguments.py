@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from indexing.about import package_version
 from indexing.extract.extractor import RUNTIMES
 from indexing.finder.finders import FINDERS
 
@@ -146,6 +147,7 @@ def parser() -> argparse.ArgumentParser:
     """Every subcommand; args.command names the one given."""
     top = argparse.ArgumentParser(prog=PROG, description="Build and query a visual fashion index.")
     top.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    top.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
     sub = top.add_subparsers(dest="command", required=True)
     add_build(sub)
     add_sync(sub)

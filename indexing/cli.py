@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from dotenv import load_dotenv
 
 from indexing.arguments import PROG, parser
 from indexing.errors import FashionIndexError
@@ -311,6 +312,9 @@ RUNNERS = {"build": run_build, "sync": run_sync, "add": run_add, "remove": run_r
 def main(argv: Sequence[str] | None = None) -> int:
     # TensorFlow's C++ start-up lines (oneDNN, CUDA probing) are not this tool's output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The settings this tool reads from its environment (EXPORT_CACHE, PEOPLE_MODELS) may be in .env, beside the
+    # bot's; a variable the shell sets wins.
+    load_dotenv(".env", override=False)
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from indexing.errors import WeightsError
+from indexing.errors import FashionIndexError, WeightsError
 from indexing.extract.images import SIZE
 
 log = logging.getLogger(__name__)
@@ -117,8 +117,16 @@ class KerasEmbedder:
 
     def __init__(self, weights: Weights):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import keras
-        import tensorflow as tf
+        try:
+            import keras
+            import tensorflow as tf
+        except ImportError:
+            # A serving install (pip install fashion-recommender, the bot's image) has no TensorFlow: it serves
+            # the index's ONNX export, and only building or exporting needs the 'index' extra.
+            raise FashionIndexError(
+                "TensorFlow is not installed here: serve an index built with its ONNX export "
+                "(`fashion-index export --index DIR` where TensorFlow is), or pip install 'fashion-recommender[index]'"
+            ) from None
 
         self.weights = weights
         if weights.kind == "random":

@@ -20,6 +20,7 @@ from indexing.errors import FashionIndexError
 from indexing.extract.embedder import LAST_CONV, KerasEmbedder, file_entry, l2_normalize, preprocess, probe_images
 from indexing.extract.export_cache import find_export, keep_export
 from indexing.extract.keras_onnx import OPSET, resnet_onnx
+from indexing.store.files import file_mode
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def export_onnx(embedder: KerasEmbedder, out: Path) -> dict[str, Any]:
         if relative > 1e-4:
             raise FashionIndexError(f"the ONNX export differs from TensorFlow by {relative:.2g} (relative)")
         del exported
+        os.chmod(tmp, file_mode())
         shutil.move(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)

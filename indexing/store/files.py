@@ -28,12 +28,33 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def umask() -> int:
+    """The process's umask, read without changing it (os.umask can only be read by setting it, which a thread
+    creating a file at that moment would see)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def file_mode() -> int:
+    """The mode a plain open() gives a new file: 0644 under the usual umask 022. mkstemp makes its files 0600,
+    which left an index that one account built unreadable to the bot's own user (a service or a container)."""
+    return 0o666 & ~umask()
+
+
 def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
     """Write a file so that readers see either the old or the new content, never a torn one.
 
     data: the bytes, or a function that writes them to the open file (for arrays larger than memory).
     """
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(handle, file_mode())
     try:
         with os.fdopen(handle, "wb") as out:
             if callable(data):
