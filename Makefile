@@ -5,7 +5,7 @@ DATASET ?= ../shared/datasets/fashion-small
 INDEX ?= index
 WEIGHTS ?= imagenet
 
-.PHONY: setup test index run bench lint
+.PHONY: setup test test-deploy index run bench lint
 
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard bot/locale/*/LC_MESSAGES/*.po)
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,11 @@ $(VENV)/.installed-scale: $(VENV)/.installed
 test: $(VENV)/.installed-scale
 	$(VENV)/bin/python -m pytest -n 3 --dist worksteal
 
+# Docker images, compose and the systemd install, as the README's "Deploy" gives them (root, a Docker daemon,
+# docker-compose and debootstrap: .ci/run installs them). A second command after `make test`.
+test-deploy: $(VENV)/.installed-scale
+	$(VENV)/bin/python -m pytest -m deploy -p no:cacheprovider tests/test_docker.py tests/test_systemd.py
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python .ci/layout.py
@@ -45,7 +50,8 @@ index: setup
 # follows the build. Stopping the bot stops the build too; `make run` again resumes it.
 run: setup
 	@if [ -f $(INDEX)/manifest.json ] && [ ! -d $(INDEX)/.partial ]; then \
-		INDEX_DIR=$(INDEX) exec $(VENV)/bin/fashion-bot; \
+		INDEX_DIR=$(INDEX) $(VENV)/bin/fashion-bot --check && INDEX_DIR=$(INDEX) exec $(VENV)/bin/fashion-bot; \
+		exit $$?; \
 	fi; \
 	echo "indexing $(DATASET) in the background (progress: tail -f $(INDEX)-build.log);" \
 		"the bot starts as soon as the first products are ready"; \
@@ -56,7 +62,7 @@ run: setup
 		if ! kill -0 $$build 2>/dev/null; then tail -n 5 $(INDEX)-build.log; exit 1; fi; \
 		sleep 1; \
 	done; \
-	INDEX_DIR=$(INDEX) $(VENV)/bin/fashion-bot
+	INDEX_DIR=$(INDEX) $(VENV)/bin/fashion-bot --check && INDEX_DIR=$(INDEX) $(VENV)/bin/fashion-bot
 
 bench: setup
 	$(VENV)/bin/python -m benchmarks all

@@ -10,10 +10,11 @@ from pathlib import Path
 from bot.app import build_application, post_init, post_shutdown, post_stop
 from bot.config import Settings
 from testbed.fake_telegram import FakeTelegram
+from testbed.postgres import free_port
 
 
 def settings_for(fake: FakeTelegram, index: Path, **overrides) -> Settings:
-    base = Settings(token=fake.token, api_url=fake.url, index_dir=index,
+    base = Settings(token=fake.token, api_url=fake.url, index_dir=index, health_port=free_port(),
                     rate_limit_per_minute=0, api_timeout=3, log_level="DEBUG")
     return replace(base, **overrides)
 

@@ -18,7 +18,10 @@ from tests.test_bot import jpeg
 
 
 def bot_env(**values: str) -> dict[str, str]:
+    """The environment of a bot process: this one's, without its settings, and a health port of its own (bots of
+    several test workers run at once)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "INDEX_DIR", "STATE_DIR"))}
+    env["HEALTH_PORT"] = str(free_port())
     env.update(values)
     return env
 
