@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def fail(message: str, code: int, token: str) -> int:
-    print(f"fashion-bot: {redact(message, token)}", file=sys.stderr)
+    """The failure in one line (a driver's message may span several), without the token."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"fashion-bot: {redact(line, token)}", file=sys.stderr)
     return code
 
 

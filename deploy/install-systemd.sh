@@ -8,6 +8,9 @@
 set -eu
 ROOT=${ROOT:-}
 EXTRAS=${EXTRAS-index}
+# The system's Python (python3-venv): the services' users must be able to run it, which a Python under an
+# administrator's home (pyenv's, say) is not.
+PYTHON=${PYTHON:-/usr/bin/python3}
 CHECKOUT=$(cd "$(dirname "$0")/.." && pwd)
 APP="$ROOT/opt/fashion-bot"
 
@@ -15,7 +18,7 @@ for user in fashion fashion-index; do
     id "$user" >/dev/null 2>&1 ||
         useradd --system --user-group --no-create-home --home-dir "/var/lib/$user" --shell /usr/sbin/nologin "$user"
 done
-python3 -m venv "$APP/.venv"
+"$PYTHON" -m venv "$APP/.venv"
 "$APP/.venv/bin/pip" install --quiet "$CHECKOUT${EXTRAS:+[$EXTRAS]}"
 PEOPLE_MODELS="$APP/models" "$APP/.venv/bin/fashion-index" fetch-models
 install -d -m 755 "$ROOT/etc/systemd/system" "$ROOT/etc/fashion-bot"

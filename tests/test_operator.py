@@ -173,3 +173,17 @@ def test_index_files_follow_the_umask(tmp_path, embedder, catalogue):
         os.umask(previous)
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (tmp_path / "idx").iterdir() if path.is_file()}
     assert modes and set(modes.values()) == {0o644}, modes
+
+
+def test_an_unreachable_postgresql_is_one_line_and_exit_1(tmp_path, exported_index, model_cache):
+    fake = FakeTelegram().start()
+    try:
+        done = fashion_bot(cwd=tmp_path, TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.url,
+                           INDEX_DIR=str(exported_index), STATE_DIR=str(with_models(tmp_path / "state", model_cache)),
+                           STATE_URL=f"postgresql://fashion:secret@127.0.0.1:{free_port()}/fashion")
+    finally:
+        fake.stop()
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1, done.stderr  # may pass by itself: systemd and Docker retry, with a pause
+    assert last.startswith("fashion-bot: cannot start: cannot connect to STATE_URL's PostgreSQL"), last
+    assert "Traceback" not in done.stderr and "secret" not in done.stderr

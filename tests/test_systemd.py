@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from indexing import build_index
+from indexing.sources.options import BuildOptions
 from testbed.drawing import draw_product
 from testbed.fake_telegram import FakeTelegram
 from testbed.postgres import free_port
@@ -70,12 +72,16 @@ def test_the_units_refuse_to_restart_a_configuration_error_and_sync_on_a_timer()
     assert " sync " in unit_settings(ROOT / "deploy" / "fashion-sync.service")["ExecStart"][0]
 
 
-def test_the_bot_unit_runs_as_its_user_on_an_index_another_user_owns(installed, exported_index):
+def test_the_bot_unit_runs_as_its_user_on_an_index_another_user_owns(installed, catalogue, embedder):
     unit = unit_settings(installed / "etc/systemd/system/fashion-bot.service")
     user = unit["User"][0]
     environment = dict(part.split("=", 1) for part in inside(installed, unit["Environment"][0]).split())
     index, state = Path(environment["INDEX_DIR"]), Path(environment["STATE_DIR"])
-    shutil.copytree(exported_index, index)  # copied with its modes, as the build wrote them
+    # Built here (root, umask 022) with its photos inside, as a folder build for a server is (--copy-images): the
+    # catalogue folder itself is this user's alone. Then handed to the index's owner, modes as the build wrote them.
+    images, styles = catalogue
+    build_index([images], index, metadata=styles, embedder=embedder,
+                options=BuildOptions(batch_size=8, progress=False, copy_images=True))
     subprocess.run(["chown", "-R", "fashion-index:fashion-index", str(index)], check=True)
     state.mkdir(parents=True, exist_ok=True)  # StateDirectory=: systemd makes it, owned by the unit's user
     subprocess.run(["chown", f"{user}:{user}", str(state)], check=True)
