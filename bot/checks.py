@@ -7,10 +7,9 @@ import importlib.util
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bot.config import Settings
 from indexing.errors import FashionIndexError
@@ -51,17 +50,8 @@ def readable(path: Path, what: str) -> None:
         raise CheckFailed(f"{what} {path} is missing: build the index again with `fashion-index build`") from None
 
 
-def index_files(manifest: dict[str, Any]) -> Iterator[str]:
-    for entry in [*manifest.get("files", {}).values(), *manifest.get("segments", [])]:
-        for part in entry if isinstance(entry, list) else [entry]:
-            if isinstance(part, dict) and isinstance(part.get("name"), str):
-                yield part["name"]
-            elif isinstance(part, dict):
-                yield from index_files({"files": part})
-
-
 def index(settings: Settings) -> str:
-    from indexing.store.files import MANIFEST, read_manifest
+    from indexing.store.files import MANIFEST, named_files, read_manifest
 
     if (settings.index_dir / MANIFEST).exists():
         readable(settings.index_dir / MANIFEST, "the index's manifest")
@@ -69,7 +59,7 @@ def index(settings: Settings) -> str:
         manifest = read_manifest(settings.index_dir)
     except FashionIndexError as exc:
         raise CheckFailed(f"INDEX_DIR: {exc}") from None
-    for name in index_files(manifest):
+    for name in sorted(named_files(manifest)):
         readable(settings.index_dir / name, "the index file")
     exported = "extractor" in manifest["files"]
     if settings.runtime in ("onnxruntime", "onnxruntime-int8") and not exported:

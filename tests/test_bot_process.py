@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -24,6 +26,18 @@ def bot_env(**values: str) -> dict[str, str]:
     env["HEALTH_PORT"] = str(free_port())
     env.update(values)
     return env
+
+
+@contextlib.contextmanager
+def bot_process(env: dict[str, str], cwd) -> Iterator[subprocess.Popen]:
+    """`python -m bot` with its output piped; killed on the way out if the test left it running."""
+    process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
 
 
 def run(env: dict[str, str], cwd) -> subprocess.CompletedProcess:
@@ -72,23 +86,20 @@ def test_env_file_start_ready_answer_and_sigterm(tmp_path, exported_index, model
     (tmp_path / ".env").write_text(
         f"TELEGRAM_BOT_TOKEN={fake.token}\nTELEGRAM_API_URL={fake.url}\nINDEX_DIR={exported_index}\n"
         f"STATE_DIR={with_models(tmp_path / 'state', model_cache)}\nLOG_LEVEL=DEBUG\n")
-    process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=tmp_path, env=bot_env(PYTHONPATH=str(ROOT)),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        lines = []
-        deadline = time.monotonic() + 120
-        while not any(" ready: " in line for line in lines):
-            assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
-            lines.append(process.stdout.readline())
-        ready = next(line for line in lines if " ready: " in line)
-        assert "24 products" in ready and "onnxruntime" in ready and "started in" in ready
-        fake.send_photo(99, jpeg(draw_product("Blue", "Jeans", size=(300, 400))))
-        assert len(fake.wait_for("sendMediaGroup", chat_id=99)[0].album()) == 5
-        assert fake.wait_for("sendPhoto", chat_id=99)[0].params.get("reply_markup")  # the buttons
-        rest = stop(process)
+        with bot_process(bot_env(PYTHONPATH=str(ROOT)), tmp_path) as process:
+            lines = []
+            deadline = time.monotonic() + 120
+            while not any(" ready: " in line for line in lines):
+                assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
+                lines.append(process.stdout.readline())
+            ready = next(line for line in lines if " ready: " in line)
+            assert "24 products" in ready and "onnxruntime" in ready and "started in" in ready
+            fake.send_photo(99, jpeg(draw_product("Blue", "Jeans", size=(300, 400))))
+            assert len(fake.wait_for("sendMediaGroup", chat_id=99)[0].album()) == 5
+            assert fake.wait_for("sendPhoto", chat_id=99)[0].params.get("reply_markup")  # the buttons
+            rest = stop(process)
     finally:
-        if process.poll() is None:
-            process.kill()
         fake.stop()
     log = "".join(lines) + rest
     assert process.returncode == 0, log
@@ -144,45 +155,42 @@ def test_webhook_mode_serves_updates_health_and_metrics(tmp_path, exported_index
                   MODE="webhook",
                   WEBHOOK_URL="https://bot.example.com/telegram", WEBHOOK_LISTEN="127.0.0.1",
                   WEBHOOK_PORT=str(port), HEALTH_PORT=str(health), WEBHOOK_SECRET="s3cret-value")
-    process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
     try:
-        hook = fake.wait_for("setWebhook", timeout=120)[0]
-        assert hook.params["url"] == "https://bot.example.com/telegram"
-        assert hook.params["secret_token"] == "s3cret-value"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=5) as answer:
-                    status = json.loads(answer.read())
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
-        assert status["status"] == "ok" and status["products"] == 24
+        with bot_process(env, tmp_path) as process:
+            hook = fake.wait_for("setWebhook", timeout=120)[0]
+            assert hook.params["url"] == "https://bot.example.com/telegram"
+            assert hook.params["secret_token"] == "s3cret-value"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=5) as answer:
+                        status = json.loads(answer.read())
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.2)
+            assert status["status"] == "ok" and status["products"] == 24
 
-        update = {"update_id": 1, "message": {
-            "message_id": 5, "date": int(time.time()), "text": "hello",
-            "chat": {"id": 31, "type": "private"}, "from": {"id": 31, "is_bot": False, "first_name": "W"}}}
+            update = {"update_id": 1, "message": {
+                "message_id": 5, "date": int(time.time()), "text": "hello",
+                "chat": {"id": 31, "type": "private"}, "from": {"id": 31, "is_bot": False, "first_name": "W"}}}
 
-        assert post(port, "forged", update) == 403
-        assert post(port, "s3cret-value", update) == 200
-        assert "Send me a photo" in fake.wait_for("sendMessage", chat_id=31)[0].params["text"]
+            assert post(port, "forged", update) == 403
+            assert post(port, "s3cret-value", update) == 200
+            assert "Send me a photo" in fake.wait_for("sendMessage", chat_id=31)[0].params["text"]
 
-        photo = fake.send_photo(32, jpeg(draw_product("Blue", "Jeans", size=(480, 600), seed=1)), width=480,
-                                height=600)  # queued for polling; a webhook gets it posted
-        assert post(port, "s3cret-value", {"update_id": 2, "message": photo}) == 200
-        fake.wait_for("sendPhoto", chat_id=32, timeout=60)
-        deadline = time.monotonic() + 10
-        while "fashion_photos_served_total 1.0" not in (metrics := fetch(f"http://127.0.0.1:{health}/metrics")):
-            assert time.monotonic() < deadline, metrics
-            time.sleep(0.1)
-        assert "fashion_photo_latency_seconds_count 1.0" in metrics and "fashion_products 24.0" in metrics
-        assert "fashion_queue_depth 0.0" in metrics and "fashion_index_generation 1.0" in metrics
-        log = stop(process)
+            photo = fake.send_photo(32, jpeg(draw_product("Blue", "Jeans", size=(480, 600), seed=1)), width=480,
+                                    height=600)  # queued for polling; a webhook gets it posted
+            assert post(port, "s3cret-value", {"update_id": 2, "message": photo}) == 200
+            fake.wait_for("sendPhoto", chat_id=32, timeout=60)
+            deadline = time.monotonic() + 10
+            while "fashion_photos_served_total 1.0" not in (metrics := fetch(f"http://127.0.0.1:{health}/metrics")):
+                assert time.monotonic() < deadline, metrics
+                time.sleep(0.1)
+            assert "fashion_photo_latency_seconds_count 1.0" in metrics and "fashion_products 24.0" in metrics
+            assert "fashion_queue_depth 0.0" in metrics and "fashion_index_generation 1.0" in metrics
+            log = stop(process)
     finally:
-        if process.poll() is None:
-            process.kill()
         fake.stop()
     assert process.returncode == 0, log
     assert fake.token not in log

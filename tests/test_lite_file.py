@@ -15,7 +15,7 @@ from indexing.store.milvus import close_client, parse_store
 from testbed.drawing import make_catalogue
 from testbed.shop import generated_shop
 from tests.conftest import ROOT, with_models
-from tests.test_bot_process import bot_env, stop
+from tests.test_bot_process import bot_env, bot_process, stop
 from tests.test_stores import store_copy
 
 
@@ -44,9 +44,7 @@ def test_query_add_remove_and_the_bot_each_open_the_file_anew(exported_index, ca
 
     env = bot_env(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.url, INDEX_DIR=index,
                   STATE_DIR=str(with_models(tmp_path / "state", model_cache)))
-    bot = subprocess.Popen([sys.executable, "-m", "bot"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
-    try:
+    with bot_process(env, tmp_path) as bot:
         lines: list[str] = []
         deadline = time.monotonic() + 120
         while not any(" ready: " in line for line in lines):
@@ -57,9 +55,6 @@ def test_query_add_remove_and_the_bot_each_open_the_file_anew(exported_index, ca
         album = fake.wait_for("sendMediaGroup", chat_id=7)[0].album()
         assert len(album) == 5 and "5002" in album[0]["caption"]
         log = "".join(lines) + stop(bot)
-    finally:
-        if bot.poll() is None:
-            bot.kill()
     assert bot.returncode == 0 and "Traceback" not in log, log
 
 

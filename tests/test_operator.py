@@ -18,7 +18,7 @@ from testbed.fake_telegram import FakeTelegram
 from testbed.postgres import free_port
 from tests.conftest import ROOT, with_models
 from tests.test_bot import jpeg
-from tests.test_bot_process import bot_env, stop
+from tests.test_bot_process import bot_env, bot_process, stop
 
 BOT = [sys.executable, "-m", "bot"]
 
@@ -129,32 +129,29 @@ def test_polling_health_turns_degraded_while_the_catalogue_cannot_be_followed_th
     env = bot_env(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.url,
                   INDEX_DIR=str(index), STATE_DIR=str(with_models(tmp_path / "state", model_cache)),
                   HEALTH_PORT=str(port), INDEX_RELOAD_SECONDS="1")
-    process = subprocess.Popen(BOT, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
     try:
-        ok = wait_for_health(port, "ok", timeout=120)
-        assert ok["products"] == 24
-        checked = subprocess.run([*BOT, "--health"], env={**env, "TELEGRAM_BOT_TOKEN": ""}, capture_output=True,
-                                 text=True, timeout=60)
-        assert checked.returncode == 0 and json.loads(checked.stdout)["status"] == "ok"
+        with bot_process(env, tmp_path) as process:
+            ok = wait_for_health(port, "ok", timeout=120)
+            assert ok["products"] == 24
+            checked = subprocess.run([*BOT, "--health"], env={**env, "TELEGRAM_BOT_TOKEN": ""}, capture_output=True,
+                                     text=True, timeout=60)
+            assert checked.returncode == 0 and json.loads(checked.stdout)["status"] == "ok"
 
-        manifest = (index / "manifest.json").read_bytes()
-        (index / "manifest.json").write_text("{ torn")
-        degraded = wait_for_health(port, "degraded", timeout=10)
-        assert "catalogue" in degraded["reason"] and degraded["products"] == 24
-        assert subprocess.run([*BOT, "--health"], env=env, capture_output=True, timeout=60).returncode == 1
-        fake.send_photo(41, jpeg(draw_product("Blue", "Jeans", size=(300, 400))))
-        assert len(fake.wait_for("sendMediaGroup", chat_id=41, timeout=60)[0].album()) == 5  # still answers
+            manifest = (index / "manifest.json").read_bytes()
+            (index / "manifest.json").write_text("{ torn")
+            degraded = wait_for_health(port, "degraded", timeout=10)
+            assert "catalogue" in degraded["reason"] and degraded["products"] == 24
+            assert subprocess.run([*BOT, "--health"], env=env, capture_output=True, timeout=60).returncode == 1
+            fake.send_photo(41, jpeg(draw_product("Blue", "Jeans", size=(300, 400))))
+            assert len(fake.wait_for("sendMediaGroup", chat_id=41, timeout=60)[0].album()) == 5  # still answers
 
-        (index / "manifest.json").write_bytes(manifest)
-        wait_for_health(port, "ok", timeout=10)
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        assert "process_resident_memory_bytes" in metrics and 'fashion_build_info{' in metrics
-        assert 'runtime="onnxruntime"' in metrics
-        log = stop(process)
+            (index / "manifest.json").write_bytes(manifest)
+            wait_for_health(port, "ok", timeout=10)
+            metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            assert "process_resident_memory_bytes" in metrics and 'fashion_build_info{' in metrics
+            assert 'runtime="onnxruntime"' in metrics
+            log = stop(process)
     finally:
-        if process.poll() is None:
-            process.kill()
         fake.stop()
     assert process.returncode == 0, log
     assert "degraded: catalogue" in log and "recovered: catalogue" in log

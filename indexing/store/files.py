@@ -232,14 +232,20 @@ def commit(directory: Path, previous: Mapping[str, Any], generation: int, fields
         **({"segments": fields["segments"]} if fields.get("segments") else {}),
     }
     atomic_write(directory / MANIFEST, json_bytes(manifest, indent=2))
-    referenced = {entry["name"] for entry in files.values()}
-    for segment in manifest.get("segments", []):
-        referenced |= {entry["name"] for entry in segment.values() if isinstance(entry, dict)}
+    referenced = named_files(manifest)
     for pattern in ("*-*.npy", "products-*.json", "ids-*.json", "changes-*.json", "ann-*.faiss"):
         for stale in directory.glob(pattern):
             if stale.name not in referenced:
                 stale.unlink(missing_ok=True)
     return manifest
+
+
+def named_files(manifest: Mapping[str, Any]) -> set[str]:
+    """The names of every data file the manifest names: its own files and each segment's."""
+    names = {entry["name"] for entry in manifest["files"].values()}
+    for segment in manifest.get("segments", []):
+        names |= {entry["name"] for entry in segment.values() if isinstance(entry, dict)}
+    return names
 
 
 def json_bytes(value: Any, indent: int | None = None) -> bytes:
