@@ -1,4 +1,5 @@
-"""The code's shape, checked by `make lint`: no import circle, no module over 400 lines, no function over 60."""
+"""The code's shape, checked by `make lint`: no import circle, no module over 400 lines, no function over 60, and
+no throwaway `_` in bot/, where `_` is the translator."""
 
 from __future__ import annotations
 
@@ -61,6 +62,21 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def rebinds_translator(tree: ast.Module) -> list[int]:
+    """Lines where the bot's translator `_` is bound as a throwaway (a tuple unpacked, a loop, a with): in a
+    handler that then says something, `_(...)` calls whatever was unpacked, which is how a reply crashed once."""
+    targets: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            targets += [t for t in node.targets if isinstance(t, ast.Tuple | ast.List)]
+        elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
+            targets.append(node.target)
+        elif isinstance(node, ast.With | ast.AsyncWith):
+            targets += [item.optional_vars for item in node.items if item.optional_vars is not None]
+    return sorted({name.lineno for target in targets for name in ast.walk(target)
+                   if isinstance(name, ast.Name) and name.id == "_"})
+
+
 def problems(root: Path) -> list[str]:
     read = modules(root)
     graph = {name: {m for m in imports(tree) if m in read and m != name} for name, (tree, _) in read.items()}
@@ -68,6 +84,9 @@ def problems(root: Path) -> list[str]:
     for name, (tree, lines) in read.items():
         if lines > MODULE_LINES:
             found.append(f"{name}: {lines} lines (at most {MODULE_LINES})")
+        if name.startswith("bot."):
+            found += [f"{name}:{line}: `_` is the translator in bot/: name what is thrown away (_row, _action)"
+                      for line in rebinds_translator(tree)]
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 length = (node.end_lineno or node.lineno) - node.lineno + 1

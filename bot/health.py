@@ -44,7 +44,7 @@ def listening(host: str, port: int) -> Callable[[], Awaitable[bool]]:
         nonlocal seen
         if not seen:
             try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1)
+                _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1)
                 writer.close()
                 seen = True
             except (OSError, asyncio.TimeoutError):

@@ -108,7 +108,7 @@ async def take_photo(context: ContextTypes.DEFAULT_TYPE, services: Services, mes
         await message.reply_text(_(BUSY))
         return None
     # The chat action and getFile are independent: one round trip to Telegram instead of two.
-    _, telegram_file = await asyncio.gather(
+    _action, telegram_file = await asyncio.gather(
         context.bot.send_chat_action(message.chat.id, ChatAction.UPLOAD_PHOTO), context.bot.get_file(file_id)
     )
     if telegram_file.file_size and telegram_file.file_size > DOWNLOAD_LIMIT:

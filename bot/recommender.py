@@ -155,12 +155,12 @@ class Recommender:
             image, size = open_photo(data)
             return item_pixels(image, item, size)
 
-        vector, _ = await self._submit(Job(0, (), None, pixels=await asyncio.to_thread(cut)))
+        vector, _hits = await self._submit(Job(0, (), None, pixels=await asyncio.to_thread(cut)))
         return vector
 
     async def search(self, vector: np.ndarray, k: int, *, exclude: Sequence[str] = (),
                      filters: Mapping[str, Sequence[str]] | None = None) -> list[Hit]:
-        _, hits = await self._submit(Job(k, exclude, filters, vector=vector))
+        _vector, hits = await self._submit(Job(k, exclude, filters, vector=vector))
         return hits
 
     async def _submit(self, job: Job) -> tuple[np.ndarray, list[Hit]]:

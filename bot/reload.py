@@ -7,7 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from bot.alerts import compare_saved
+from bot.alerts import queue_alerts
 from bot.filter_words import Vocabulary
 from bot.services import Services
 from indexing import Index
@@ -50,25 +50,35 @@ def switch(services: Services, fresh: Index) -> None:
 
 
 async def follow_index(services: Services, every: float) -> None:
-    """Every `every` seconds, look at the manifest; load a new generation in a thread and switch to it. A generation
-    that cannot be loaded leaves the last good one serving, /healthz degraded, and is tried again next time."""
+    """Every `every` seconds, look at the manifest; load a new generation in a thread, switch to it and compare the
+    saved products with it. Any failure (a manifest half-replaced or garbage, a segment deleted under the load,
+    Milvus away, the state away, an error nobody foresaw) leaves the last good generation serving and /healthz
+    degraded with its reason, and is tried again, backing off to two periods at most: a repair is picked up with no
+    restart."""
     directory = services.settings.index_dir
     seen = stamp(directory)
+    unsettled: Index | None = None  # a generation served whose saved products are not yet compared
+    delay = every
     while True:
-        await asyncio.sleep(every)
-        now = stamp(directory)
-        if now == seen:
-            continue
-        current = services.index
+        await asyncio.sleep(delay)
         try:
-            fresh = await asyncio.to_thread(newer_generation, directory, current, services.settings.store_uri)
-        except Exception as exc:  # half-replaced by a writer, refused, or a failure nobody foresaw: never fatal
-            services.health.failing("catalogue", f"the index changed but cannot be served: {exc}")
+            now = stamp(directory)
+            if now != seen:
+                fresh = await asyncio.to_thread(newer_generation, directory, services.index,
+                                                services.settings.store_uri)
+                seen = now
+                if fresh is not None:
+                    switch(services, fresh)
+                    log.info("catalogue updated: generation %s, %d products (%d photos)",
+                             fresh.manifest.get("generation"), fresh.product_count, fresh.count)
+                    unsettled = fresh
+            if unsettled is not None:
+                await queue_alerts(services.store, unsettled)
+                unsettled = None
+        except Exception as exc:  # never fatal: the reason is told once, and the next look tries again
+            why = "the saved products cannot be compared with it" if unsettled is not None else "it cannot be served"
+            services.health.failing("catalogue", f"the index changed but {why}: {type(exc).__name__}: {exc}")
+            delay = min(2 * delay, 2 * every)
             continue
-        seen = now
         services.health.passing("catalogue")
-        if fresh is not None:
-            switch(services, fresh)
-            log.info("catalogue updated: generation %s, %d products (%d photos)",
-                     fresh.manifest.get("generation"), fresh.product_count, fresh.count)
-            await compare_saved(services.store, fresh)
+        delay = every

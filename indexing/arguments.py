@@ -26,6 +26,11 @@ def add_embedding_options(command: argparse.ArgumentParser, counted: str) -> Non
     command.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def add_no_wait(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--no-wait", action="store_true",
+                         help="fail at once if another command is writing the index (default: wait for it)")
+
+
 def add_build(sub: argparse._SubParsersAction) -> None:
     build = sub.add_parser("build", help="embed a folder of product photos, or a product feed, into a new index")
     source = build.add_mutually_exclusive_group(required=True)
@@ -50,6 +55,7 @@ def add_build(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--no-export", action="store_true",
                        help="skip the ONNX export (the bot then serves with TensorFlow)")
     add_embedding_options(build, "images")
+    add_no_wait(build)
 
 
 def add_sync(sub: argparse._SubParsersAction) -> None:
@@ -60,6 +66,7 @@ def add_sync(sub: argparse._SubParsersAction) -> None:
     sync.add_argument("--json", action="store_true", help="print one JSON summary object")
     sync.add_argument("--workers", type=positive, default=8, help="parallel downloads (default 8)")
     add_embedding_options(sync, "photos embedded")
+    add_no_wait(sync)
 
 
 def add_add(sub: argparse._SubParsersAction) -> None:
@@ -69,18 +76,21 @@ def add_add(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--metadata")
     add.add_argument("--batch-size", type=positive, default=8)
     add.add_argument("--quiet", action="store_true")
+    add_no_wait(add)
 
 
 def add_remove(sub: argparse._SubParsersAction) -> None:
     remove = sub.add_parser("remove", help="remove products by id")
     remove.add_argument("--index", required=True)
     remove.add_argument("ids", nargs="+")
+    add_no_wait(remove)
 
 
 def add_compact(sub: argparse._SubParsersAction) -> None:
     compact = sub.add_parser("compact", help="fold the changes that add, remove and sync wrote in place into one "
                              "fresh base (it also happens by itself once they pass a quarter of the catalogue)")
     compact.add_argument("--index", required=True)
+    add_no_wait(compact)
 
 
 def add_query(sub: argparse._SubParsersAction) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from indexing.sources.feeds import parse_columns
 from indexing.sources.options import BuildOptions
 from indexing.store.files import change_index
 from indexing.store.index import Hit, Index
+from indexing.store.lock import writing
 from indexing.store.vector_store import Change
 
 
@@ -309,6 +311,16 @@ RUNNERS = {"build": run_build, "sync": run_sync, "add": run_add, "remove": run_r
            "eval": run_eval, "calibrate": run_calibrate}
 
 
+def holding_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
+    """A writing command holds its index's lock from start to end (a shard only while it commits, which the library
+    does): what it read is still what it changes when it commits."""
+    if not hasattr(args, "no_wait") or getattr(args, "shard", None):
+        return contextlib.nullcontext()
+    if args.command == "build":
+        return writing(args.out, wait=not args.no_wait, create=True)
+    return writing(args.index, wait=not args.no_wait)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # TensorFlow's C++ start-up lines (oneDNN, CUDA probing) are not this tool's output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -327,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for handler in logging.getLogger().handlers:  # the root's: warnings and errors, as before
             handler.setLevel(logging.DEBUG if args.debug else logging.WARNING)
     try:
-        return int(RUNNERS[args.command](args))
+        with holding_lock(args):
+            return int(RUNNERS[args.command](args))
     except FashionIndexError as exc:
         if args.debug:
             raise

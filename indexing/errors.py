@@ -43,3 +43,7 @@ class FeedError(FashionIndexError):
 
 class DownloadError(ImageError):
     """An image URL gave no usable image: refused, unreachable, too large, or not an image."""
+
+
+class IndexBusyError(FashionIndexError):
+    """Another writer holds the index, and the caller chose not to wait for it."""

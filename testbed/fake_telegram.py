@@ -69,6 +69,7 @@ class FakeTelegram:
         self.token = token
         self.requests: list[Request] = []
         self.files: dict[str, bytes] = {}
+        self.stored_sizes: dict[str, int] = {}  # what getFile reports, where it differs from the bytes
         self.faults: dict[str, list[Fault]] = {}
         self.every: dict[str, tuple[int, Fault]] = {}  # method -> (n, fault): each nth request of it fails so
         self.blocked: set[int] = set()  # chats whose user blocked the bot: sending to them is Forbidden
@@ -168,10 +169,14 @@ class FakeTelegram:
         extra = {"caption": caption} if caption else {}
         return self.message(user, photo=sizes, **extra)
 
-    def send_document(self, user: int, data: bytes, name: str, mime: str,
-                      file_size: int | None = None) -> dict[str, Any]:
+    def send_document(self, user: int, data: bytes, name: str, mime: str, file_size: int | None = None,
+                      stored_size: int | None = None) -> dict[str, Any]:
+        """stored_size: the message says no size (Telegram may leave it out) and getFile reports this one."""
         document = {"file_id": self.add_file(data), "file_unique_id": f"d{user}{name}", "file_name": name,
                     "mime_type": mime, "file_size": file_size if file_size is not None else len(data)}
+        if stored_size is not None:
+            del document["file_size"]
+            self.stored_sizes[document["file_id"]] = stored_size
         return self.message(user, document=document)
 
     def press(self, user: int, keyboard_message: dict[str, Any], data: str) -> str:
@@ -269,7 +274,8 @@ class FakeTelegram:
             file_id = params["file_id"]
             if file_id not in self.files:
                 raise BadRequest("Bad Request: invalid file_id")
-            return {"file_id": file_id, "file_unique_id": "u" + file_id, "file_size": len(self.files[file_id]),
+            size = self.stored_sizes.get(file_id, len(self.files[file_id]))
+            return {"file_id": file_id, "file_unique_id": "u" + file_id, "file_size": size,
                     "file_path": f"photos/{file_id}.jpg"}
         if method == "sendMessage":
             extra = {"reply_markup": params["reply_markup"]} if "reply_markup" in params else {}

@@ -35,6 +35,7 @@ from indexing.sources.options import DEFAULTS, BuildOptions
 from indexing.sources.reference import choose_reference, copy_kept_export, export_for_serving
 from indexing.store.files import MANIFEST, add_file, atomic_write, change_index, checked_file, write_index
 from indexing.store.index import Index
+from indexing.store.lock import writing
 from indexing.store.milvus import parse_store
 from indexing.store.vector_store import Change
 
@@ -149,51 +150,52 @@ def build_index(sources: Sequence[str | Path], out: str | Path, *, metadata: str
     """Embed a catalogue (folders of <id>.<ext> photos, and a metadata CSV) into a new index at out, resuming
     an interrupted build of the same spec."""
     out = Path(out)
-    started = time.monotonic()
-    partial = out / PARTIAL
-    if (out / MANIFEST).exists() and not partial.exists() and not options.overwrite:
-        raise IndexExistsError(f"{out} already holds an index: use `fashion-index add`, or --overwrite")
-    files = list_images(sources)[:options.limit]
-    if not files:
-        raise BuildError(f"no images (.jpg .png .webp .bmp .gif .heic) found in {', '.join(map(str, sources))}")
-    table = read_metadata(metadata) if metadata else None
-    reference = choose_reference(embedder, options)
-    spec = {"extractor": reference.fingerprint, "files": len(files), "first": files[0].name,
-            "last": files[-1].name, "copy_images": options.copy_images}
-    checkpoint = Checkpoint.open(partial, spec)
-    finished = checkpoint.finished_ids()
-    todo = [f for f in files if product_id(f) not in finished]
-    report = Report(resumed=len(files) - len(todo))
-    runner, exported, report.exported = export_for_serving(reference, partial, options.export)
-    target = Target(out, table, reference.fingerprint, reference.probe, exported, options.ann or "auto",
-                    parse_store(options.store, options.milvus_index) if options.store else None)
-    extra = {
-        "images_copied": options.copy_images,
-        "columns": table.columns if table else [],
-        "source": {"images": [str(Path(s).resolve()) for s in sources], "metadata": str(metadata or "")},
-    }
-    embedding_started = time.monotonic()
-    embed_with_checkpoints(todo, runner, checkpoint, target, extra, options, (report.resumed, len(files)))
-    report.embedding_seconds = time.monotonic() - embedding_started
-    report.added = len(todo)
-    if exported:
-        shutil.move(partial / ONNX_FILE, out / ONNX_FILE)
-    people = measure_people(files)
-    if people:
-        extra["people"] = people
-    done, products = write_checkpoint(target, checkpoint, out if options.copy_images else None, extra)
-    record_neighbours(out)
-    report.indexed = len(products)
-    report.skipped = done.failed
-    if table:
-        report.without_metadata = [pid for pid in done.ids if pid not in table.rows]
-        # Against every photo in the folders: with --limit, the rest are not "missing".
-        listed = {product_id(f) for f in list_images(sources)}
-        report.metadata_without_image = sum(1 for pid in table.rows if pid not in listed)
-    report.seconds = time.monotonic() - started
-    report.write(out / REPORT)
-    checkpoint.remove()
-    return report
+    with writing(out, create=True):
+        started = time.monotonic()
+        partial = out / PARTIAL
+        if (out / MANIFEST).exists() and not partial.exists() and not options.overwrite:
+            raise IndexExistsError(f"{out} already holds an index: use `fashion-index add`, or --overwrite")
+        files = list_images(sources)[:options.limit]
+        if not files:
+            raise BuildError(f"no images (.jpg .png .webp .bmp .gif .heic) found in {', '.join(map(str, sources))}")
+        table = read_metadata(metadata) if metadata else None
+        reference = choose_reference(embedder, options)
+        spec = {"extractor": reference.fingerprint, "files": len(files), "first": files[0].name,
+                "last": files[-1].name, "copy_images": options.copy_images}
+        checkpoint = Checkpoint.open(partial, spec)
+        finished = checkpoint.finished_ids()
+        todo = [f for f in files if product_id(f) not in finished]
+        report = Report(resumed=len(files) - len(todo))
+        runner, exported, report.exported = export_for_serving(reference, partial, options.export)
+        target = Target(out, table, reference.fingerprint, reference.probe, exported, options.ann or "auto",
+                        parse_store(options.store, options.milvus_index) if options.store else None)
+        extra = {
+            "images_copied": options.copy_images,
+            "columns": table.columns if table else [],
+            "source": {"images": [str(Path(s).resolve()) for s in sources], "metadata": str(metadata or "")},
+        }
+        embedding_started = time.monotonic()
+        embed_with_checkpoints(todo, runner, checkpoint, target, extra, options, (report.resumed, len(files)))
+        report.embedding_seconds = time.monotonic() - embedding_started
+        report.added = len(todo)
+        if exported:
+            shutil.move(partial / ONNX_FILE, out / ONNX_FILE)
+        people = measure_people(files)
+        if people:
+            extra["people"] = people
+        done, products = write_checkpoint(target, checkpoint, out if options.copy_images else None, extra)
+        record_neighbours(out)
+        report.indexed = len(products)
+        report.skipped = done.failed
+        if table:
+            report.without_metadata = [pid for pid in done.ids if pid not in table.rows]
+            # Against every photo in the folders: with --limit, the rest are not "missing".
+            listed = {product_id(f) for f in list_images(sources)}
+            report.metadata_without_image = sum(1 for pid in table.rows if pid not in listed)
+        report.seconds = time.monotonic() - started
+        report.write(out / REPORT)
+        checkpoint.remove()
+        return report
 
 
 @dataclass(frozen=True)
@@ -317,40 +319,42 @@ def add_to_index(
     progress: bool = True,
 ) -> Report:
     """Embed more products into an existing index; an id already present is replaced."""
-    started = time.monotonic()
-    index = Index.load(index_dir)
-    files = list_images(sources)
-    if not files:
-        raise BuildError(f"no images found in {', '.join(map(str, sources))}")
-    table = read_metadata(metadata) if metadata else None
-    embedder = embedder or open_embedder(index)
-    done = Embedded()
-    bar = progress_bar(len(files), 0, "embedding", progress)
-    embedding_started = time.monotonic()
-    for chunk in embed_files(files, embedder, batch_size, bar):
-        done.extend(chunk)
-    bar.close()
-    embedding_seconds = time.monotonic() - embedding_started
-    copied = bool(index.manifest.get("images_copied"))
-    fresh = make_products(done, table, index.directory if copied else None)
-    replaced = frozenset(pid for pid in done.ids if pid in index)
-    manifest = change_index(index.directory, Change(removed=replaced, added=fresh, vectors=done.matrix()))
-    report = Report(indexed=manifest["count"], added=len(done.ids), skipped=done.failed,
-                    embedding_seconds=embedding_seconds)
-    if table:
-        report.without_metadata = [pid for pid in done.ids if pid not in table.rows]
-    report.seconds = time.monotonic() - started
-    return report
+    with writing(index_dir):
+        started = time.monotonic()
+        index = Index.load(index_dir)
+        files = list_images(sources)
+        if not files:
+            raise BuildError(f"no images found in {', '.join(map(str, sources))}")
+        table = read_metadata(metadata) if metadata else None
+        embedder = embedder or open_embedder(index)
+        done = Embedded()
+        bar = progress_bar(len(files), 0, "embedding", progress)
+        embedding_started = time.monotonic()
+        for chunk in embed_files(files, embedder, batch_size, bar):
+            done.extend(chunk)
+        bar.close()
+        embedding_seconds = time.monotonic() - embedding_started
+        copied = bool(index.manifest.get("images_copied"))
+        fresh = make_products(done, table, index.directory if copied else None)
+        replaced = frozenset(pid for pid in done.ids if pid in index)
+        manifest = change_index(index.directory, Change(removed=replaced, added=fresh, vectors=done.matrix()))
+        report = Report(indexed=manifest["count"], added=len(done.ids), skipped=done.failed,
+                        embedding_seconds=embedding_seconds)
+        if table:
+            report.without_metadata = [pid for pid in done.ids if pid not in table.rows]
+        report.seconds = time.monotonic() - started
+        return report
 
 
 def remove_from_index(index_dir: str | Path, ids: Sequence[str]) -> tuple[list[str], list[str]]:
     """Remove products by id; returns (removed, not found)."""
-    index = Index.load(index_dir)
-    doomed = frozenset(pid for pid in ids if pid in index)
-    missing = [pid for pid in ids if pid not in index]
-    if doomed:
-        gone = [index.image_path(pid) for pid in doomed] if index.manifest.get("images_copied") else []
-        change_index(index.directory, Change(removed=doomed))
-        for path in gone:  # only after the commit: the old generation still needed them
-            path.unlink(missing_ok=True)
-    return sorted(doomed, key=sort_key), missing
+    with writing(index_dir):
+        index = Index.load(index_dir)
+        doomed = frozenset(pid for pid in ids if pid in index)
+        missing = [pid for pid in ids if pid not in index]
+        if doomed:
+            gone = [index.image_path(pid) for pid in doomed] if index.manifest.get("images_copied") else []
+            change_index(index.directory, Change(removed=doomed))
+            for path in gone:  # only after the commit: the old generation still needed them
+                path.unlink(missing_ok=True)
+        return sorted(doomed, key=sort_key), missing

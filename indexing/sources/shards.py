@@ -26,6 +26,7 @@ from indexing.sources.checkpoint import Checkpoint, Embedded
 from indexing.sources.options import DEFAULTS, BuildOptions
 from indexing.sources.reference import choose_reference, export_for_serving
 from indexing.store.files import commit, next_generation
+from indexing.store.lock import writing
 from indexing.store.milvus import (
     create_generation,
     index_settings,
@@ -107,8 +108,9 @@ def commit_shards(out: Path, milvus: dict[str, Any], name: str, probe: np.ndarra
         shutil.copyfile(partial / ONNX_FILE, out / ONNX_FILE)
     finish_collection(milvus, name, facets_of(MilvusStore(milvus | {"collection": name}).records()))
     count = row_count(milvus, name)
-    previous, generation = next_generation(out)
     index = index_settings(count, milvus.get("index_override"))
-    commit(out, previous, generation, {**fields, "count": count, "dim": int(probe.shape[1]), "ann": "off",
-                                       "store": {**milvus, "kind": "milvus", "index": index}}, probe)
+    with writing(out, create=True):
+        previous, generation = next_generation(out)
+        commit(out, previous, generation, {**fields, "count": count, "dim": int(probe.shape[1]), "ann": "off",
+                                           "store": {**milvus, "kind": "milvus", "index": index}}, probe)
     return count

@@ -32,6 +32,7 @@ from indexing.sources.options import DEFAULTS, BuildOptions
 from indexing.sources.reference import Reference, choose_reference, export_for_serving
 from indexing.store.files import MANIFEST, change_index, now, write_index
 from indexing.store.index import Index
+from indexing.store.lock import writing
 from indexing.store.milvus import parse_store
 from indexing.store.vector_store import Change, VectorStore
 
@@ -89,14 +90,16 @@ def build_from_feed(feed: str | Path, out: str | Path, *, columns: Mapping[str, 
     out = Path(out)
     if (out / MANIFEST).exists() and not (out / PARTIAL).exists() and not options.overwrite:
         raise IndexExistsError(f"{out} already holds an index: use `fashion-index sync`, or --overwrite")
-    return follow_feed(out, feed, columns, embedder, options, new=True, cache=cache)
+    with writing(out, create=True):
+        return follow_feed(out, feed, columns, embedder, options, new=True, cache=cache)
 
 
 def sync_feed(index_dir: str | Path, feed: str | Path, *, columns: Mapping[str, str] | None = None,
               embedder: Embedder | None = None, options: BuildOptions = DEFAULTS,
               cache: ImageCache | None = None) -> SyncReport:
     """Make the index follow the feed: add, remove, re-embed changed photos, update attributes."""
-    return follow_feed(Path(index_dir), feed, columns, embedder, options, cache=cache)
+    with writing(index_dir):
+        return follow_feed(Path(index_dir), feed, columns, embedder, options, cache=cache)
 
 
 def photos_in_use(rows: list[dict], before: list[dict]) -> set[str]:
@@ -353,6 +356,11 @@ def assemble(products: Sequence[FeedProduct], outcomes: Mapping[str, Outcome], v
     return rows
 
 
+def from_feed(record: Mapping[str, Any]) -> bool:
+    """Whether a row was written by a sync (its photo is in the feed's cache) rather than by `fashion-index add`."""
+    return str(record.get("image") or "").startswith(f"{FEED_IMAGES}/")
+
+
 def diff(before: Iterable[Mapping[str, Any]], rows: Sequence[dict[str, Any]], report: SyncReport) -> Change:
     """What the index must change to hold rows, and the count of products added, removed, updated (attributes
     or photos) and unchanged. A product whose photos changed has its rows replaced; one whose attributes
@@ -366,7 +374,10 @@ def diff(before: Iterable[Mapping[str, Any]], rows: Sequence[dict[str, Any]], re
             photos.insert(0 if record.get("main") else len(photos), record.get("photo") or "")
         return {pid: (meta, photos[:1] + sorted(photos[1:])) for pid, (meta, photos) in out.items()}
 
-    after, old = products(rows), products(before)
+    # Products added by hand (`fashion-index add`) are not the feed's to remove: a sync leaves them, unless the feed
+    # now lists the same id, which then replaces them.
+    by_hand = {record["id"] for record in before if not from_feed(record)}
+    after, old = products(rows), products(record for record in before if record["id"] not in by_hand)
     new_photos = {pid for pid in after if pid not in old or after[pid][1] != old[pid][1]}
     updated = {pid: meta for pid, (meta, _) in after.items() if pid in old and pid not in new_photos
                and meta != old[pid][0]}
@@ -374,5 +385,5 @@ def diff(before: Iterable[Mapping[str, Any]], rows: Sequence[dict[str, Any]], re
     report.removed = sum(1 for pid in old if pid not in after)
     report.updated = len(updated) + len(new_photos) - report.added
     report.unchanged = sum(1 for pid in after if pid in old) - report.updated
-    removed = frozenset(pid for pid in old if pid not in after or pid in new_photos)
+    removed = frozenset(pid for pid in old if pid not in after or pid in new_photos) | (by_hand & after.keys())
     return Change(removed=removed, added=[row for row in rows if row["id"] in new_photos], updated=updated)

@@ -15,6 +15,7 @@ import numpy as np
 
 from indexing.errors import FashionIndexError, IndexFormatError
 from indexing.extract.embedder import file_entry, sha256_file
+from indexing.store.lock import writing
 from indexing.store.vector_store import Change, kind_of, open_store, store_class
 
 FORMAT = "fashion-index"
@@ -127,16 +128,18 @@ def checked_entry(directory: Path, entry: Any, role: str, verify: bool = True) -
 
 def add_file(directory: Path, role: str, entry: dict[str, Any]) -> None:
     """Name one more data file (already written beside it) in an index's manifest, atomically."""
-    manifest = read_manifest(directory)
-    manifest["files"][role] = entry
-    atomic_write(directory / MANIFEST, json_bytes(manifest, indent=2))
+    with writing(directory):
+        manifest = read_manifest(directory)
+        manifest["files"][role] = entry
+        atomic_write(directory / MANIFEST, json_bytes(manifest, indent=2))
 
 
 def update_manifest(directory: Path, **fields: Any) -> None:
     """Set top-level manifest fields (not the data files), atomically; the generation stays."""
-    manifest = read_manifest(directory)
-    manifest.update(fields)
-    atomic_write(directory / MANIFEST, json_bytes(manifest, indent=2))
+    with writing(directory):
+        manifest = read_manifest(directory)
+        manifest.update(fields)
+        atomic_write(directory / MANIFEST, json_bytes(manifest, indent=2))
 
 
 def load_npy(path: Path, *, mmap: bool) -> np.ndarray:
@@ -181,34 +184,36 @@ def write_index(
     directory.mkdir(parents=True, exist_ok=True)
     if vectors.shape[0] != len(products):
         raise FashionIndexError("vectors and products differ in length")
-    previous, generation = next_generation(directory)
-    store = dict(store or previous.get("store") or {})
-    settings = {"ann": ann, "store": store, "extractor": dict(fingerprint), "probe": probe}
-    written = store_class(kind_of({"store": store})).write_all(directory, generation, vectors, products, settings)
-    kept = {role: entry for role, entry in (keep_files or {}).items() if role not in ROW_FILES}
-    manifest = {**written, "files": {**kept, **written["files"]}, "ann": ann, "extractor": dict(fingerprint),
-                "dim": int(vectors.shape[1]), **(extra or {})}
-    return commit(directory, previous, generation, manifest, probe)
+    with writing(directory):
+        previous, generation = next_generation(directory)
+        store = dict(store or previous.get("store") or {})
+        settings = {"ann": ann, "store": store, "extractor": dict(fingerprint), "probe": probe}
+        written = store_class(kind_of({"store": store})).write_all(directory, generation, vectors, products, settings)
+        kept = {role: entry for role, entry in (keep_files or {}).items() if role not in ROW_FILES}
+        manifest = {**written, "files": {**kept, **written["files"]}, "ann": ann, "extractor": dict(fingerprint),
+                    "dim": int(vectors.shape[1]), **(extra or {})}
+        return commit(directory, previous, generation, manifest, probe)
 
 
 def change_index(directory: Path, change: Change, *, compact: bool = False, **fields: Any) -> dict[str, Any]:
     """Commit a change (rows added, removed, attributes updated) as the next generation, writing only its rows;
     then fold everything into one base if that is due (or compact asks for it). fields: manifest fields to set."""
     directory = Path(directory)
-    manifest = read_manifest(directory)
-    if change:
-        generation = int(manifest.get("generation", 0)) + 1
-        written = store_class(kind_of(manifest)).apply(directory, manifest, change, generation)
-        manifest = commit(directory, manifest, generation, {**manifest, **written, **fields})
-    elif fields:
-        update_manifest(directory, **fields)
+    with writing(directory):
         manifest = read_manifest(directory)
-    if compact or store_class(kind_of(manifest)).due_for_compaction(manifest):
-        store = open_store(directory, manifest, verify=False)
-        generation = int(manifest.get("generation", 0)) + 1
-        manifest = commit(directory, manifest, generation,
-                          {**manifest, **store.compact(generation, manifest.get("ann", "auto"))})
-    return manifest
+        if change:
+            generation = int(manifest.get("generation", 0)) + 1
+            written = store_class(kind_of(manifest)).apply(directory, manifest, change, generation)
+            manifest = commit(directory, manifest, generation, {**manifest, **written, **fields})
+        elif fields:
+            update_manifest(directory, **fields)
+            manifest = read_manifest(directory)
+        if compact or store_class(kind_of(manifest)).due_for_compaction(manifest):
+            store = open_store(directory, manifest, verify=False)
+            generation = int(manifest.get("generation", 0)) + 1
+            manifest = commit(directory, manifest, generation,
+                              {**manifest, **store.compact(generation, manifest.get("ann", "auto"))})
+        return manifest
 
 
 def commit(directory: Path, previous: Mapping[str, Any], generation: int, fields: Mapping[str, Any],

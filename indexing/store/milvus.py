@@ -58,6 +58,7 @@ def parse_store(spec: str, index: str | None = None) -> dict[str, str]:
 
 
 _clients: dict[str, Any] = {}
+CONNECT_TIMEOUT = 10.0  # seconds to reach a Milvus server before it counts as unreachable
 
 
 def client(uri: str) -> Any:
@@ -72,7 +73,7 @@ def client(uri: str) -> Any:
             # asks for it, logs the server's traceback, then uses the client's clock, as it should.
             logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
         try:
-            _clients[uri] = MilvusClient(uri)
+            _clients[uri] = MilvusClient(uri, timeout=CONNECT_TIMEOUT)
         except Exception as exc:  # pymilvus raises its own and grpc's errors
             raise FashionIndexError(f"cannot reach Milvus at {uri}: {exc}") from None
     return _clients[uri]

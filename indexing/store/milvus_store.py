@@ -34,6 +34,7 @@ from indexing.store.ranking import spell
 from indexing.store.vector_store import Change, Hit, hit
 
 log = logging.getLogger(__name__)
+INDEXING_TIMEOUT = 4 * 3600.0  # seconds; HNSW over 1M photos on 2 cores takes about an hour
 
 FIELDS = ["id", "image", "photo", "meta"]
 # Reads see this process's own writes, and others' within about a second; Strong would wait for the next time
@@ -324,13 +325,18 @@ def finish_collection(store: Mapping[str, Any], name: str, facets: Mapping[str, 
     switch_alias(store, name)
 
 
-def wait_for_index(store: Mapping[str, Any], name: str, every: float = 2.0) -> None:
+def wait_for_index(store: Mapping[str, Any], name: str, every: float = 2.0, timeout: float = INDEXING_TIMEOUT
+                   ) -> None:
     """Until Milvus has built the vector index over every sealed row. Milvus builds it in the background after
     the flush, and searches the rows not yet indexed by brute force meanwhile: a catalogue switched to before
-    then answers slowly (at 1M photos on 2 cores, while the build also takes the cores)."""
+    then answers slowly (at 1M photos on 2 cores, while the build also takes the cores). A Milvus that has not
+    finished after timeout seconds is an error, not a wait without end (the rows stay; a rerun resumes)."""
     milvus = client(store["uri"])
-    said = time.monotonic()
+    said = started = time.monotonic()
     while True:
+        if time.monotonic() - started > timeout:
+            raise FashionIndexError(f"Milvus has not finished indexing {name} after {timeout:.0f} s; the previous "
+                                    "catalogue is still served: run the command again once Milvus is idle")
         states = [retried(milvus.describe_index, name, index) for index in retried(milvus.list_indexes, name)]
         failed = [s for s in states if s.get("state") == "Failed"]
         if failed:
