@@ -1,10 +1,13 @@
 """Alerts on saved products: queued when a new catalogue generation makes one cheaper or brings it back in stock,
 then sent at a steady pace by the one bot process that holds the sender's lease.
 
-Queueing is exactly-once however many replicas see the generation (state_users.apply_transitions). Sending is by
-one process at a time; each alert is marked sent as soon as Telegram accepts it, so a restart or another replica
-carries on with the next. The one gap: a process killed between Telegram's answer and that mark (a few
-milliseconds) leaves its alert to be sent again by the next holder. A stop (SIGTERM) lets the send in flight finish.
+Queueing is exactly-once however many replicas see the generation (state_users.apply_transitions). Sending: each
+alert is claimed just before it goes out, in one statement that checks what holds at that moment (the product still
+saved, the user's alerts on, this process still holding the lease), and marked sent, fenced by that claim, as soon
+as Telegram accepts it. A process stopped past its lease (a paused VM, SIGSTOP) claims nothing more when it wakes,
+and whatever it had claimed stays its own for CLAIM_SECONDS, so the next holder does not send it again meanwhile.
+The one gap: a process killed between Telegram's answer and its mark (a few milliseconds) leaves that alert to be
+sent again, CLAIM_SECONDS later, by the next holder. A stop (SIGTERM) lets the send in flight finish.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 
 LEASE = "alerts"
 LEASE_SECONDS = 30.0  # a sender that died is replaced after this long
+CLAIM_SECONDS = 300.0  # an alert claimed by a sender that stopped is sent by another after this long
 PAGE = 500  # saved rows compared, and alerts fetched, at a time
 IN_FLIGHT = 8  # sends waiting on Telegram at once: at 25 a second, enough for replies up to 300 ms
 
@@ -125,17 +129,24 @@ async def send_alert(bot: Bot, store: Store, index: Index, alert: Alert) -> None
 class AlertSender:
     """The task that sends queued alerts, at most `per_second` a second, while this process holds the lease."""
 
-    def __init__(self, bot: Bot, store: Store, index: Any, per_second: float):
+    def __init__(self, bot: Bot, store: Store, index: Any, per_second: float, lease_seconds: float = LEASE_SECONDS,
+                 claim_seconds: float = CLAIM_SECONDS):
         self.bot = bot
         self.store = store
         self.index = index  # a callable giving the index being served (a reload swaps it)
         self.interval = 1.0 / per_second
+        self.lease_seconds, self.claim_seconds = lease_seconds, claim_seconds
         self.owner = secrets.token_hex(8)
         self.sent = 0
-        self.holding = False
+        self.until = 0.0  # time.time() until which this process surely holds the lease
         self._next_at = 0.0
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
+
+    @property
+    def holding(self) -> bool:
+        """Whether the lease is this process's now, by its own clock: false the moment a pause outlasts it."""
+        return time.time() < self.until
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="alert-sender")
@@ -162,19 +173,25 @@ class AlertSender:
     async def _hold(self) -> None:
         """Renew the lease every few seconds, apart from sending: a send that waits out a long 429 keeps it."""
         while True:
+            asked = time.time()  # the lease runs from before the question: never longer than the state's
             try:
-                held, self.holding = self.holding, self.store.hold_lease(LEASE, self.owner, LEASE_SECONDS)
-                if self.holding and not held:
-                    log.info("this process now sends the alerts (lease %s)", self.owner[:6])
+                held = self.holding
+                if self.store.hold_lease(LEASE, self.owner, self.lease_seconds):
+                    self.until = asked + self.lease_seconds
+                    if not held:
+                        log.info("this process now sends the alerts (lease %s)", self.owner[:6])
+                else:
+                    self.until = 0.0
             except Exception:
-                self.holding = False
+                self.until = 0.0
                 log.exception("cannot renew the alert sender's lease")
-            await asyncio.sleep(LEASE_SECONDS / 3)
+            await asyncio.sleep(self.lease_seconds / 3)
 
     async def _send_while_held(self) -> None:
         while not self._stopping.is_set():
             try:
-                alerts = self.store.waiting_alerts(PAGE) if self.holding else []
+                stale = time.time() - self.claim_seconds
+                alerts = self.store.waiting_alerts(PAGE, self.owner, stale) if self.holding else []
                 if not alerts:
                     await self._pause(1.0)
                     continue
@@ -197,6 +214,9 @@ class AlertSender:
                 self._next_at = max(self._next_at, time.monotonic()) + self.interval
                 while len(in_flight) >= IN_FLIGHT:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                if not self.holding or not self.store.claim_alert(alert.id, self.owner, LEASE,
+                                                                  time.time() - self.claim_seconds):
+                    continue  # turned off, unsaved, sent by another, or this process's lease has passed
                 task = asyncio.create_task(self._deliver(alert))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
@@ -206,6 +226,9 @@ class AlertSender:
                     log.error("an alert failed: %s", outcome)
 
     async def _deliver(self, alert: Alert) -> None:
+        if not self.holding:  # paused between the claim and now, past the lease: the next holder sends it
+            self.store.unclaim(alert.id, self.owner)
+            return
         try:
             await send_alert(self.bot, self.store, self.index(), alert)
         except Forbidden:  # blocked the bot, or deleted their account: no more alerts for them
@@ -221,5 +244,7 @@ class AlertSender:
             log.warning("alert %d not sent yet: %s", alert.id, exc)
             await self._pause(5.0)
             return
-        self.store.mark_sent(alert.id)
-        self.sent += 1
+        if self.store.mark_sent(alert.id, self.owner):
+            self.sent += 1
+        else:
+            log.warning("alert %d was sent, but another sender had claimed it since: it may arrive twice", alert.id)

@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS leases (
 );
 """
 # Columns added after the first release: a state folder from then is upgraded in place.
-UPGRADES = {"queries": {"look": "TEXT", "item": "INTEGER"}, "looks": {"items": "TEXT"}}
+UPGRADES = {"queries": {"look": "TEXT", "item": "INTEGER"}, "looks": {"items": "TEXT"},
+            "alerts": {"claimed_by": "TEXT", "claimed": "REAL"}}
 
 
 class SqliteStore(Store):

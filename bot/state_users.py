@@ -138,14 +138,40 @@ class UserState:
         return queued
 
     # -- the alert queue ---------------------------------------------------------------------------------
-    def waiting_alerts(self, limit: int) -> list[Alert]:
+    def waiting_alerts(self, limit: int, owner: str = "", stale: float = 0.0) -> list[Alert]:
+        """Unsent alerts, oldest first, but those another sender claimed after `stale` (a time.time())."""
         rows = self.execute("SELECT id, saved, user_id, product, kind, old_price, new_price FROM alerts "
-                            "WHERE sent IS NULL ORDER BY id LIMIT ?", (limit,)).fetchall()
+                            "WHERE sent IS NULL AND (claimed_by IS NULL OR claimed_by = ? OR claimed < ?) "
+                            "ORDER BY id LIMIT ?", (owner, stale, limit)).fetchall()
         return [Alert(int(r[0]), int(r[1]), int(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
 
-    def mark_sent(self, alert_id: int) -> None:
+    def claim_alert(self, alert_id: int, owner: str, lease: str, stale: float) -> bool:
+        """Take one alert to send now, in one statement that checks everything as it is at this moment: it is
+        unsent, nobody else claimed it since `stale`, its product is still saved, its user has not turned alerts
+        off, and this owner still holds the sender's lease. False: not to be sent (by this owner, now)."""
+        now = time.time()
         with self.transaction():
-            self.execute("UPDATE alerts SET sent = ? WHERE id = ?", (time.time(), alert_id))
+            claimed = self.execute(
+                "UPDATE alerts SET claimed_by = ?, claimed = ? WHERE id = ? AND sent IS NULL "
+                "AND (claimed_by IS NULL OR claimed_by = ? OR claimed < ?) "
+                "AND EXISTS (SELECT 1 FROM saved s WHERE s.id = alerts.saved) "
+                "AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = alerts.user_id AND u.alerts = 0) "
+                "AND EXISTS (SELECT 1 FROM leases l WHERE l.name = ? AND l.owner = ? AND l.until > ?)",
+                (owner, now, alert_id, owner, stale, lease, owner, now)).rowcount
+        return bool(claimed)
+
+    def unclaim(self, alert_id: int, owner: str) -> None:
+        """Give back an alert this owner claimed but did not send: the next holder sends it at once."""
+        with self.transaction():
+            self.execute("UPDATE alerts SET claimed_by = NULL WHERE id = ? AND claimed_by = ? AND sent IS NULL",
+                         (alert_id, owner))
+
+    def mark_sent(self, alert_id: int, owner: str) -> bool:
+        """Mark an alert this owner claimed, and sent, as sent; False if another sender has claimed it since (this
+        owner's claim went stale while it was stopped): that one sends it, and it counts."""
+        with self.transaction():
+            return bool(self.execute("UPDATE alerts SET sent = ? WHERE id = ? AND claimed_by = ? AND sent IS NULL",
+                                     (time.time(), alert_id, owner)).rowcount)
 
     def alerts_sent(self, since: float = 0.0) -> int:
         return int(self.execute("SELECT count(*) FROM alerts WHERE sent >= ?", (since,)).fetchone()[0])
