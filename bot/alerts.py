@@ -28,7 +28,7 @@ from bot.album import photo_key, with_uploads
 from bot.captions import current_price, parse_price, product_name, shopper_price
 from bot.i18n import Language, language
 from bot.results import shop_link
-from bot.state import Store
+from bot.state_thread import StateThread
 from bot.state_users import Alert, Saved, Transition
 from indexing import Index
 from indexing.store.vector_store import in_stock
@@ -63,28 +63,26 @@ def transition(saved: Saved, record: Mapping[str, Any] | None) -> Transition | N
     return Transition(saved, price, available, alert)
 
 
-async def queue_alerts(store: Store, index: Index) -> int:
-    """Compare every saved product with the catalogue now; queue an alert where one got cheaper or came back.
-
-    The index is read in a thread (with Milvus it is a question over the network); the state in the event loop,
-    like every other use of it."""
+async def queue_alerts(state: StateThread, index: Index) -> int:
+    """Compare every saved product with the catalogue now; queue an alert where one got cheaper or came back. The
+    index is read in a thread (with Milvus it is a question over the network), the state on its own."""
     queued, after = 0, 0
-    while rows := store.saved_after(after, PAGE):
+    while rows := await state.saved_after(after, PAGE):
         after = rows[-1].id
         records = await asyncio.to_thread(index.products_of, sorted({row.product for row in rows}))
         moves = [t for row in rows if (t := transition(row, records.get(row.product))) is not None]
         if moves:
-            queued += store.apply_transitions(moves)
+            queued += await state.apply_transitions(moves)
     if queued:
         log.info("queued %d alerts on saved products", queued)
     return queued
 
 
-async def compare_saved(store: Store, index: Index) -> None:
+async def compare_saved(state: StateThread, index: Index) -> None:
     """queue_alerts as a background job: a failure is logged, and the next generation (or a restart) compares again,
     so nothing is lost."""
     try:
-        await queue_alerts(store, index)
+        await queue_alerts(state, index)
     except Exception:
         log.exception("could not compare saved products with the catalogue")
 
@@ -106,33 +104,33 @@ def alert_keyboard(alert: Alert, link: str | None, _: Language) -> InlineKeyboar
     return InlineKeyboardMarkup([row])
 
 
-async def send_alert(bot: Bot, store: Store, index: Index, alert: Alert) -> None:
+async def send_alert(bot: Bot, state: StateThread, index: Index, alert: Alert) -> None:
     """One alert as a photo of the product with the old and new price and its 🛒 link (uploaded once, then reused)."""
     records = await asyncio.to_thread(index.products_of, [alert.product])
     record = records.get(alert.product)
     if record is None:  # gone from the catalogue since: nothing to buy
         return
-    _ = language(store.alert_language(alert.user_id) or "en")
+    _ = language(await state.alert_language(alert.user_id) or "en")
     key = photo_key(record)
 
     async def send(use_cache: bool) -> Message:
-        cached = store.file_id(key) if use_cache else None
+        cached = await state.file_id(key) if use_cache else None
         photo: str | bytes = cached or await asyncio.to_thread((index.directory / record["image"]).read_bytes)
         return await bot.send_photo(alert.user_id, photo, caption=alert_text(alert, record, _)[:1024],
                                     reply_markup=alert_keyboard(alert, shop_link(record), _))
 
-    message = await with_uploads(store, [key], send)
+    message = await with_uploads(state, [key], send)
     if message.photo:
-        store.remember_upload(key, message.photo[-1].file_id)
+        await state.remember_upload(key, message.photo[-1].file_id)
 
 
 class AlertSender:
     """The task that sends queued alerts, at most `per_second` a second, while this process holds the lease."""
 
-    def __init__(self, bot: Bot, store: Store, index: Any, per_second: float, lease_seconds: float = LEASE_SECONDS,
-                 claim_seconds: float = CLAIM_SECONDS):
+    def __init__(self, bot: Bot, state: StateThread, index: Any, per_second: float,
+                 lease_seconds: float = LEASE_SECONDS, claim_seconds: float = CLAIM_SECONDS):
         self.bot = bot
-        self.store = store
+        self.state = state
         self.index = index  # a callable giving the index being served (a reload swaps it)
         self.interval = 1.0 / per_second
         self.lease_seconds, self.claim_seconds = lease_seconds, claim_seconds
@@ -157,7 +155,7 @@ class AlertSender:
         if self._task:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self.store.release_lease(LEASE, self.owner)
+        await self.state.release_lease(LEASE, self.owner)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -176,7 +174,7 @@ class AlertSender:
             asked = time.time()  # the lease runs from before the question: never longer than the state's
             try:
                 held = self.holding
-                if self.store.hold_lease(LEASE, self.owner, self.lease_seconds):
+                if await self.state.hold_lease(LEASE, self.owner, self.lease_seconds):
                     self.until = asked + self.lease_seconds
                     if not held:
                         log.info("this process now sends the alerts (lease %s)", self.owner[:6])
@@ -191,7 +189,7 @@ class AlertSender:
         while not self._stopping.is_set():
             try:
                 stale = time.time() - self.claim_seconds
-                alerts = self.store.waiting_alerts(PAGE, self.owner, stale) if self.holding else []
+                alerts = await self.state.waiting_alerts(PAGE, self.owner, stale) if self.holding else []
                 if not alerts:
                     await self._pause(1.0)
                     continue
@@ -214,8 +212,8 @@ class AlertSender:
                 self._next_at = max(self._next_at, time.monotonic()) + self.interval
                 while len(in_flight) >= IN_FLIGHT:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                if not self.holding or not self.store.claim_alert(alert.id, self.owner, LEASE,
-                                                                  time.time() - self.claim_seconds):
+                if not self.holding or not await self.state.claim_alert(alert.id, self.owner, LEASE,
+                                                                         time.time() - self.claim_seconds):
                     continue  # turned off, unsaved, sent by another, or this process's lease has passed
                 task = asyncio.create_task(self._deliver(alert))
                 in_flight.add(task)
@@ -227,24 +225,24 @@ class AlertSender:
 
     async def _deliver(self, alert: Alert) -> None:
         if not self.holding:  # paused between the claim and now, past the lease: the next holder sends it
-            self.store.unclaim(alert.id, self.owner)
+            await self.state.unclaim(alert.id, self.owner)
             return
         try:
-            await send_alert(self.bot, self.store, self.index(), alert)
+            await send_alert(self.bot, self.state, self.index(), alert)
         except Forbidden:  # blocked the bot, or deleted their account: no more alerts for them
             log.info("user %d blocked the bot: their alerts are dropped", alert.user_id)
-            self.store.drop_user(alert.user_id)
+            await self.state.drop_user(alert.user_id)
             return
         except BadRequest as exc:
             if "chat not found" not in str(exc).lower():
                 raise
-            self.store.drop_user(alert.user_id)
+            await self.state.drop_user(alert.user_id)
             return
         except TelegramError as exc:  # still failing after the retries (429s, timeouts): left for the next round
             log.warning("alert %d not sent yet: %s", alert.id, exc)
             await self._pause(5.0)
             return
-        if self.store.mark_sent(alert.id, self.owner):
+        if await self.state.mark_sent(alert.id, self.owner):
             self.sent += 1
         else:
             log.warning("alert %d was sent, but another sender had claimed it since: it may arrive twice", alert.id)

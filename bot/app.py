@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.filter_words import Vocabulary
 from bot.guards import guard
 from bot.health import listening, serve_health
+from bot.housekeeping import keep_house
 from bot.i18n import check_catalogues
 from bot.memory import release_freed_memory
 from bot.metrics import Metrics, build_info
@@ -37,7 +38,7 @@ from bot.services import Services
 from bot.state import Store
 from bot.state_postgres import PostgresStore
 from bot.state_sqlite import SqliteStore
-from bot.stats import SharedStats, Stats
+from bot.stats import SharedStats
 from bot.watchdog import watch
 from indexing import FashionIndexError, Index, open_embedder
 from indexing.finder.finders import open_finder
@@ -48,9 +49,9 @@ log = logging.getLogger(__name__)
 def open_store(settings: Settings) -> Store:
     """SQLite under STATE_DIR, or the PostgreSQL of STATE_URL that every replica shares."""
     if not settings.state_url:
-        return SqliteStore(settings.state_dir, settings.query_ttl_hours)
+        return SqliteStore(settings.state_dir, settings.query_ttl_hours, settings.retention_days)
     try:
-        return PostgresStore(settings.state_url, settings.query_ttl_hours)
+        return PostgresStore(settings.state_url, settings.query_ttl_hours, settings.retention_days)
     except ImportError:
         raise FashionIndexError("STATE_URL needs the PostgreSQL client: pip install '.[scale]'") from None
     except ConnectionError as exc:
@@ -76,22 +77,26 @@ async def post_init(application: Application) -> None:
         store=store,
         vocabulary=Vocabulary(index.facets()),
         limiter=RateLimiter(settings.rate_limit_per_minute),
-        stats=SharedStats(store) if isinstance(store, PostgresStore) else Stats(),
         metrics=Metrics(lambda: recommender.pending, lambda: recommender.index.product_count,
                         lambda: recommender.index.manifest.get("generation", 0),
                         build_info(index.fingerprint, embedder.runtime)),
     )
+    if isinstance(store, PostgresStore):
+        services.stats = SharedStats(services.state)
     application.bot_data["services"] = services
-    services.alerts = AlertSender(application.bot, store, lambda: services.index, settings.alerts_per_second)
+    services.alerts = AlertSender(application.bot, services.state, lambda: services.index,
+                                  settings.alerts_per_second)
     services.alerts.start()
     # A sync while the bot was down may have made saved products cheaper: compare now, without delaying the start.
-    application.bot_data["queue"] = asyncio.create_task(compare_saved(store, index), name="queue-alerts")
+    application.bot_data["queue"] = asyncio.create_task(compare_saved(services.state, index), name="queue-alerts")
     if settings.reload_seconds:
         application.bot_data["follower"] = asyncio.create_task(
             follow_index(services, settings.reload_seconds), name="follow-index")
     release_freed_memory()
+    application.bot_data["housekeeping"] = asyncio.create_task(
+        keep_house(services.state, services.limiter), name="housekeeping")
     application.bot_data["watchdog"] = asyncio.create_task(
-        watch(store, recommender, services.health), name="watchdog")
+        watch(services.state, recommender, services.health), name="watchdog")
     application.bot_data["health"] = await serve_health(
         settings.health_listen, settings.health_port,
         lambda: services.health.answer({"products": services.index.product_count,
@@ -114,13 +119,13 @@ async def post_stop(application: Application) -> None:
 
 
 async def post_shutdown(application: Application) -> None:
-    for task in ("follower", "queue", "watchdog"):
+    for task in ("follower", "queue", "watchdog", "housekeeping"):
         if application.bot_data.get(task):
             application.bot_data[task].cancel()
     services: Services | None = application.bot_data.get("services")
     if services:
         services.recommender.close()
-        services.store.close()
+        services.state.close()
     health = application.bot_data.get("health")
     if health:
         health.close()

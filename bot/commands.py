@@ -29,20 +29,20 @@ def help_text(_: Language, k: int) -> str:
 
 async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_message is not None
-    _ = user_language(update, context)
+    _ = await user_language(update, context)
     k = get_services(context).settings.top_k
     await update.effective_message.reply_text(_("Hi! 👋") + " " + help_text(_, k))
 
 
 async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_message is not None
-    _ = user_language(update, context)
+    _ = await user_language(update, context)
     await update.effective_message.reply_text(help_text(_, get_services(context).settings.top_k))
 
 
 async def on_about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_message is not None
-    _ = user_language(update, context)
+    _ = await user_language(update, context)
     services = get_services(context)
     index = services.index
     await update.effective_message.reply_text(_.lines(
@@ -78,10 +78,10 @@ def when(stamp: str) -> str:
 
 async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_message is not None
-    _ = user_language(update, context)
+    _ = await user_language(update, context)
     services = get_services(context)
     user = update.effective_user
     if user is None or user.id not in services.settings.admin_user_ids:
         await update.effective_message.reply_text(_("Sorry, /stats is for the bot's admins."))
         return
-    await update.effective_message.reply_text(services.stats.report(_))
+    await update.effective_message.reply_text(await services.stats.report(_))

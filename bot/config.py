@@ -43,6 +43,7 @@ class Settings:
     weights_path: str = ""
     max_pending: int = 32
     query_ttl_hours: int = 72
+    retention_days: int = 90
     api_timeout: int = 30
     reload_seconds: int = 2
     state_url: str = field(default="", repr=False)  # may hold a password
@@ -170,6 +171,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         weights_path=env.get("WEIGHTS_PATH", "").strip(),
         max_pending=_int(env, "MAX_PENDING", 32, 1, 10_000),
         query_ttl_hours=_int(env, "QUERY_TTL_HOURS", 72, 1, 24 * 365),
+        retention_days=_int(env, "RETENTION_DAYS", 90, 1, 3650),
         api_timeout=_int(env, "API_TIMEOUT", 30, 1, 600),
         reload_seconds=_int(env, "INDEX_RELOAD_SECONDS", 2, 0, 3600),
         state_url=state_url(env),

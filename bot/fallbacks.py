@@ -25,7 +25,7 @@ def replying(text: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Corouti
     """A handler that answers with one fixed line."""
     async def reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
-        await update.effective_message.reply_text(user_language(update, context)(text))
+        await update.effective_message.reply_text((await user_language(update, context))(text))
 
     return reply
 
@@ -41,13 +41,13 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("unhandled error while handling an update", exc_info=context.error)
     services = context.application.bot_data.get("services")
     if services:
-        services.stats.failed()
+        await services.stats.failed()
         if services.metrics:
             services.metrics.error("unhandled")
     if not isinstance(update, Update):
         return
     try:
-        sorry = user_language(update, context)(SORRY)
+        sorry = (await user_language(update, context))(SORRY)
         if update.callback_query:
             await update.callback_query.answer(sorry, show_alert=True)
         elif update.effective_chat:

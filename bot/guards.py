@@ -21,11 +21,11 @@ async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         raise ApplicationHandlerStop
     allowed = services.settings.allowed_user_ids
     if allowed and user.id not in allowed:
-        await reply(update, user_language(update, context)(PRIVATE))
+        await reply(update, (await user_language(update, context))(PRIVATE))
         raise ApplicationHandlerStop
     if not services.limiter.allow(user.id):
         if services.limiter.should_warn(user.id):
-            await reply(update, user_language(update, context)(SLOW_DOWN))
+            await reply(update, (await user_language(update, context))(SLOW_DOWN))
         elif update.callback_query:
             await update.callback_query.answer()
         raise ApplicationHandlerStop

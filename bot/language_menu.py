@@ -12,7 +12,7 @@ from bot.services import get_services
 AUTOMATIC = "auto"  # the menu's choice of Telegram's language_code
 
 
-def user_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Language:
+async def user_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Language:
     """The language the user chose with /language, else their Telegram app's, else English; looked up once per
     update, by the first handler (or the guard) that writes to the user, and kept on the update's context."""
     chosen = getattr(context, "language", None)
@@ -21,7 +21,7 @@ def user_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Languag
     user = update.effective_user
     code = None
     if user is not None:
-        code = get_services(context).store.language(user.id) or normalise(user.language_code)
+        code = await get_services(context).state.language(user.id) or normalise(user.language_code)
     found = language(code or "en")
     context.language = found  # type: ignore[attr-defined]
     return found
@@ -41,14 +41,15 @@ async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     """/language shows the menu; /language <code> (e.g. /language ru) chooses at once."""
     message, user = update.effective_message, update.effective_user
     assert message is not None and user is not None
-    store = get_services(context).store
+    state = get_services(context).state
     if context.args:
         code = normalise(context.args[0]) or (AUTOMATIC if context.args[0].lower() == AUTOMATIC else None)
         if code is not None:
-            await message.reply_text(chosen_text(store_choice(update, context, code)))
+            await message.reply_text(chosen_text(await store_choice(update, context, code)))
             return
-    _ = user_language(update, context)
-    await message.reply_text(_("Choose the language I write in:"), reply_markup=menu(store.language(user.id), _))
+    _ = await user_language(update, context)
+    await message.reply_text(_("Choose the language I write in:"),
+                             reply_markup=menu(await state.language(user.id), _))
 
 
 async def on_language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -57,17 +58,17 @@ async def on_language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE)
     assert callback is not None
     code = callbacks.fields(callback.data)[0]
     chosen = code if code in LANGUAGES else None
-    _ = store_choice(update, context, chosen or AUTOMATIC)
+    _ = await store_choice(update, context, chosen or AUTOMATIC)
     await callback.answer(_.name)
     await callback.edit_message_text(chosen_text(_), reply_markup=menu(chosen, _))
 
 
-def store_choice(update: Update, context: ContextTypes.DEFAULT_TYPE, code: str) -> Language:
+async def store_choice(update: Update, context: ContextTypes.DEFAULT_TYPE, code: str) -> Language:
     user = update.effective_user
     assert user is not None
-    get_services(context).store.set_language(user.id, None if code == AUTOMATIC else code)
+    await get_services(context).state.set_language(user.id, None if code == AUTOMATIC else code)
     context.language = None  # type: ignore[attr-defined]
-    return user_language(update, context)
+    return await user_language(update, context)
 
 
 def chosen_text(_: Language) -> str:

@@ -68,7 +68,7 @@ async def answer_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, file_
     services = get_services(context)
     message, chat, user = update.effective_message, update.effective_chat, update.effective_user
     assert message is not None and chat is not None
-    _ = user_language(update, context)
+    _ = await user_language(update, context)
     data = await take_photo(context, services, message, file_id, file_size, pixels, _)
     if data is None:
         return
@@ -80,13 +80,13 @@ async def answer_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, file_
     searched = time.monotonic()
     if far(services, recommendation):
         await say_nothing_similar(context, services, message, user.id if user else None, recommendation, caption, _)
-        services.stats.served(user.id if user else None, time.monotonic() - started)
+        await services.stats.served(user.id if user else None, time.monotonic() - started)
         return
-    await send_album(context.bot, chat.id, recommendation.hits, services.index, services.store, _,
+    await send_album(context.bot, chat.id, recommendation.hits, services.index, services.state, _,
                      reply_to=message.message_id)
     answered = time.monotonic()
     await offer_items(context, services, chat.id, user.id if user else None, file_id, recommendation, caption, _)
-    services.stats.served(user.id if user else None, answered - started)
+    await services.stats.served(user.id if user else None, answered - started)
     if services.metrics:
         services.metrics.served(answered - started)
     log.debug("photo answered in %.0f ms: download %.0f, decode+find+embed+search %.0f, album %.0f; "
@@ -155,11 +155,11 @@ async def offer_items(context: ContextTypes.DEFAULT_TYPE, services: Services, ch
     thumbnail = await asyncio.to_thread(jpeg_bytes, photo.image)
     items = await asyncio.to_thread(services.recommender.outlined, photo)
     finding = photo.finding
-    look = services.store.new_look(file_id, photo.size, [item.to_record() for item in items], finding.searched,
+    look = await services.state.new_look(file_id, photo.size, [item.to_record() for item in items], finding.searched,
                                    finding.packshot, caption.filters, thumbnail)
-    services.store.remember_vector(look.id, photo.first, recommendation.vector)
+    await services.state.remember_vector(look.id, photo.first, recommendation.vector)
     hits = recommendation.hits
-    query = services.store.new_query(user_id, recommendation.vector, caption.filters, [], [h.id for h in hits],
+    query = await services.state.new_query(user_id, recommendation.vector, caption.filters, [], [h.id for h in hits],
                                      look.id, photo.first)
     await send_buttons(context, chat_id, query, 0, len(hits), item_title(query, look, len(hits), _), _, look)
 
@@ -175,7 +175,7 @@ async def say_nothing_similar(context: ContextTypes.DEFAULT_TYPE, services: Serv
                               _: Language) -> None:
     """Nothing similar: say so, with the nearest products one tap away (the query is kept for that tap)."""
     hits = recommendation.hits
-    query = services.store.new_query(user_id, recommendation.vector, caption.filters, [], [h.id for h in hits])
+    query = await services.state.new_query(user_id, recommendation.vector, caption.filters, [], [h.id for h in hits])
     button = InlineKeyboardButton(_.button(_("Show the nearest anyway")), callback_data=callbacks.nearest(query.id))
     await message.reply_text(_(NOTHING_SIMILAR), reply_markup=InlineKeyboardMarkup([[button]]))
 
@@ -185,8 +185,8 @@ async def on_nearest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     services = get_services(context)
     callback = update.callback_query
     assert callback is not None and callback.message is not None
-    _ = user_language(update, context)
-    query = services.store.query(callbacks.fields(callback.data)[0])
+    _ = await user_language(update, context)
+    query = await services.state.query(callbacks.fields(callback.data)[0])
     if query is None:
         await callback.answer(_(EXPIRED), show_alert=True)
         return

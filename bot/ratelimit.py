@@ -1,4 +1,4 @@
-"""A per-user sliding-window rate limit."""
+"""A per-user sliding-window rate limit, which remembers only the users of the last minute."""
 
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ class RateLimiter:
             return False
         stamps.append(now)
         return True
+
+    def forget_idle(self, now: float | None = None) -> None:
+        """Drop the users with nothing in the last minute: memory for the active users only, not every one seen."""
+        now = time.monotonic() if now is None else now
+        for user_id in [u for u, stamps in self.recent.items() if not stamps or stamps[-1] <= now - 60]:
+            del self.recent[user_id]
+        for user_id in [u for u, warned in self.warned.items() if warned <= now - 60]:
+            del self.warned[user_id]
 
     def should_warn(self, user_id: int, now: float | None = None) -> bool:
         """Say "slow down" once a minute at most, so the warning is no flood of its own."""

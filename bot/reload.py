@@ -73,7 +73,7 @@ async def follow_index(services: Services, every: float) -> None:
                              fresh.manifest.get("generation"), fresh.product_count, fresh.count)
                     unsettled = fresh
             if unsettled is not None:
-                await queue_alerts(services.store, unsettled)
+                await queue_alerts(services.state, unsettled)
                 unsettled = None
         except Exception as exc:  # never fatal: the reason is told once, and the next look tries again
             why = "the saved products cannot be compared with it" if unsettled is not None else "it cannot be served"

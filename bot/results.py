@@ -93,9 +93,10 @@ async def send_buttons(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: 
     that photo's, when the caller has it; else it is read from the store)."""
     services = get_services(context)
     if look is None and query.look:
-        look = services.store.look(query.look)
+        look = await services.state.look(query.look)
     k = services.settings.top_k
-    markup = keyboard(query, page, shown, k, _, look, links=shop_links(services.index, query.page(page, k)))
+    links = await asyncio.to_thread(shop_links, services.index, query.page(page, k))
+    markup = keyboard(query, page, shown, k, _, look, links=links)
     lines = [title, describe_filters(query.filters, _), _("Tap 🔎 #n for more like that product, ♡ #n to save it.")]
     if look is None:
         await context.bot.send_message(chat_id, _.lines(*lines), reply_markup=markup)
@@ -109,7 +110,7 @@ async def send_buttons(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: 
 async def send_page(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: Query, page: int,
                     hits: Sequence[Hit], title: str, _: Language, look: Look | None = None) -> None:
     services = get_services(context)
-    await send_album(context.bot, chat_id, hits, services.index, services.store, _)
+    await send_album(context.bot, chat_id, hits, services.index, services.state, _)
     await send_buttons(context, chat_id, query, page, len(hits), title, _, look)
 
 

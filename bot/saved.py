@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
@@ -24,22 +26,22 @@ async def on_save(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services = get_services(context)
     callback, user = update.callback_query, update.effective_user
     assert callback is not None and user is not None
-    _ = user_language(update, context)
+    _ = await user_language(update, context)
     query_id, page, rank = callbacks.fields(callback.data)
-    query = services.store.query(query_id)
+    query = await services.state.query(query_id)
     ids = query.page(int(page), services.settings.top_k) if query else []
     if not 0 < int(rank) <= len(ids):
         await callback.answer(_(EXPIRED), show_alert=True)
         return
     product = ids[int(rank) - 1]
-    records = services.index.products_of([product])
+    records = await asyncio.to_thread(services.index.products_of, [product])
     if product not in records:
         await callback.answer(_(GONE), show_alert=True)
         return
     record = records[product]
-    services.store.remember_telegram_language(user.id, user.language_code)
+    await services.state.remember_telegram_language(user.id, user.language_code)
     name = product_name(record.get("meta", {}), product, _)
-    if services.store.save_product(user.id, product, current_price(record.get("meta", {})), in_stock(record)):
+    if await services.state.save_product(user.id, product, current_price(record.get("meta", {})), in_stock(record)):
         await callback.answer(_("♡ Saved: {name}. /saved lists your saved products; I'll tell you when it gets "
                                 "cheaper or is back in stock.", name=name)[:ANSWER_LIMIT], show_alert=True)
     else:
@@ -64,19 +66,20 @@ async def send_saved(update: Update, context: ContextTypes.DEFAULT_TYPE, chat_id
     services = get_services(context)
     user = update.effective_user
     assert user is not None
-    _ = user_language(update, context)
-    page, total = services.store.saved_by(user.id, offset, PAGE)
+    _ = await user_language(update, context)
+    page, total = await services.state.saved_by(user.id, offset, PAGE)
     if not total:
         await context.bot.send_message(chat_id, _("You have saved nothing yet. Tap ♡ #n under a result to save it."))
         return
-    records = services.index.products_of([product for _row, product in page])
+    records = await asyncio.to_thread(services.index.products_of, [product for _row, product in page])
     shown = [(row, product) for row, product in page if product in records]
     hits = [Hit(n, product, 1.0, 0.0, records[product]) for n, (_row, product) in enumerate(shown, offset + 1)]
-    await send_album(context.bot, chat_id, hits, services.index, services.store, _, similarity=False)
+    await send_album(context.bot, chat_id, hits, services.index, services.state, _, similarity=False)
     gone = len(page) - len(shown)
-    await context.bot.send_message(chat_id, saved_text(_, offset, len(page), total, gone, services.store.alerts_on(
-        user.id)), reply_markup=saved_keyboard(_, shown, offset, total, [
-            shop_link(records[product]) for _row, product in shown]))
+    alerts = await services.state.alerts_on(user.id)
+    await context.bot.send_message(chat_id, saved_text(_, offset, len(page), total, gone, alerts),
+                                   reply_markup=saved_keyboard(_, shown, offset, total, [
+                                       shop_link(records[product]) for _row, product in shown]))
 
 
 def saved_text(_: Language, offset: int, count: int, total: int, gone: int, alerts: bool) -> str:
@@ -105,12 +108,12 @@ async def on_unsave(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services = get_services(context)
     callback, user = update.callback_query, update.effective_user
     assert callback is not None and user is not None
-    _ = user_language(update, context)
-    product = services.store.unsave(user.id, int(callbacks.fields(callback.data)[0]))
+    _ = await user_language(update, context)
+    product = await services.state.unsave(user.id, int(callbacks.fields(callback.data)[0]))
     if product is None:
         await callback.answer(_("That one is not saved any more."))
         return
-    records = services.index.products_of([product])
+    records = await asyncio.to_thread(services.index.products_of, [product])
     name = product_name(records[product].get("meta", {}), product, _) if product in records else product
     await callback.answer(_("Removed {name} from your saved products.", name=name)[:ANSWER_LIMIT])
 
@@ -119,13 +122,13 @@ async def on_alerts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/alerts on|off: whether to hear about saved products getting cheaper or coming back in stock."""
     message, user = update.effective_message, update.effective_user
     assert message is not None and user is not None
-    store = get_services(context).store
-    _ = user_language(update, context)
+    state = get_services(context).state
+    _ = await user_language(update, context)
     choice = (context.args or [""])[0].lower()
     if choice in ("on", "off"):
-        store.set_alerts(user.id, choice == "on")
-        store.remember_telegram_language(user.id, user.language_code)
-    if store.alerts_on(user.id):
+        await state.set_alerts(user.id, choice == "on")
+        await state.remember_telegram_language(user.id, user.language_code)
+    if await state.alerts_on(user.id):
         await message.reply_text(_("Alerts are on: I tell you when a saved product gets cheaper or is back in "
                                    "stock. /alerts off stops them."))
     else:

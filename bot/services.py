@@ -14,6 +14,7 @@ from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.recommender import Recommender
 from bot.state import Store
+from bot.state_thread import StateThread
 from bot.stats import Stats
 from indexing import Index
 
@@ -38,6 +39,10 @@ class Services:
     metrics: Metrics | None = None
     alerts: Background | None = None
     health: Health = field(default_factory=Health)
+    state: StateThread = field(init=False)  # the store, awaited off the event loop: what handlers use
+
+    def __post_init__(self) -> None:
+        self.state = StateThread(self.store)
 
     @property
     def index(self) -> Index:

@@ -65,8 +65,9 @@ class Look:
 class Store(UserState):
     """Queries, photos, uploads and feedback over a DB-API connection; subclasses connect and set the dialect."""
 
-    def __init__(self, ttl_hours: int = 72):
+    def __init__(self, ttl_hours: int = 72, retention_days: int = 90):
         self.ttl = ttl_hours * 3600
+        self.retention = retention_days * 86400
 
     # -- what each engine provides ----------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -86,17 +87,30 @@ class Store(UserState):
     def record_feedback(self, entry: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def prune(self, now: float | None = None) -> dict[str, int]:
+        """Delete what has expired: queries and photos past the buttons' TTL, and what the bot recorded of its use
+        (alerts sent; in subclasses, served photos, errors, feedback) past the retention. Rows deleted, by table."""
+        now = time.time() if now is None else now
+        expired, retired = now - self.ttl, now - self.retention
+        deleted = {}
+        with self.transaction():
+            deleted["queries"] = self.execute("DELETE FROM queries WHERE created < ?", (expired,)).rowcount
+            self.execute("DELETE FROM look_vectors WHERE look IN (SELECT id FROM looks WHERE created < ?)",
+                         (expired,))
+            deleted["looks"] = self.execute("DELETE FROM looks WHERE created < ?", (expired,)).rowcount
+            deleted["alerts"] = self.execute("DELETE FROM alerts WHERE sent < ?", (retired,)).rowcount
+        return {**deleted, **self.prune_records(retired)}
+
+    def prune_records(self, before: float) -> dict[str, int]:
+        """Delete the engine's own records of use older than before; rows deleted, by kind."""
+        return {}
+
     # -- the state ---------------------------------------------------------------------------------------
     def new_query(self, user_id: int | None, vector: np.ndarray, filters: dict[str, list[str]],
                   exclude: list[str], shown: list[str], look: str | None = None, item: int | None = None) -> Query:
         query = Query(secrets.token_hex(5), np.asarray(vector, dtype=np.float32), filters, exclude, shown,
                       look, item)
-        expired = time.time() - self.ttl
         with self.transaction():
-            self.execute("DELETE FROM queries WHERE created < ?", (expired,))
-            self.execute("DELETE FROM look_vectors WHERE look IN (SELECT id FROM looks WHERE created < ?)",
-                         (expired,))
-            self.execute("DELETE FROM looks WHERE created < ?", (expired,))
             self.execute(
                 "INSERT INTO queries (id, user_id, vector, filters, exclude, shown, created, look, item) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -155,13 +169,25 @@ class Store(UserState):
         return np.frombuffer(bytes(row[0]), dtype=np.float32) if row else None
 
     def file_id(self, photo: str) -> str | None:
-        row = self.execute("SELECT file_id FROM uploads WHERE photo = ?", (photo,)).fetchone()
-        return row[0] if row else None
+        return self.file_ids([photo]).get(photo)
+
+    def file_ids(self, photos: Sequence[str]) -> dict[str, str]:
+        """The file_ids Telegram gave these photos' uploads, by photo (those never uploaded are left out)."""
+        found = {}
+        for photo in dict.fromkeys(photos):
+            row = self.execute("SELECT file_id FROM uploads WHERE photo = ?", (photo,)).fetchone()
+            if row:
+                found[photo] = row[0]
+        return found
 
     def remember_upload(self, photo: str, file_id: str) -> None:
+        self.remember_uploads({photo: file_id})
+
+    def remember_uploads(self, file_ids: dict[str, str]) -> None:
         with self.transaction():
-            self.execute("INSERT INTO uploads (photo, file_id) VALUES (?, ?) "
-                         "ON CONFLICT (photo) DO UPDATE SET file_id = excluded.file_id", (photo, file_id))
+            for photo, file_id in file_ids.items():
+                self.execute("INSERT INTO uploads (photo, file_id) VALUES (?, ?) "
+                             "ON CONFLICT (photo) DO UPDATE SET file_id = excluded.file_id", (photo, file_id))
 
     def forget_uploads(self, photos: list[str]) -> None:
         with self.transaction():

@@ -39,31 +39,63 @@ SCHEMA = [
     "ALTER TABLE alerts ADD COLUMN IF NOT EXISTS claimed_by TEXT",
     "ALTER TABLE alerts ADD COLUMN IF NOT EXISTS claimed DOUBLE PRECISION",
     "CREATE INDEX IF NOT EXISTS alerts_waiting ON alerts (sent, id)",
+    "CREATE INDEX IF NOT EXISTS queries_created ON queries (created)",
+    "CREATE INDEX IF NOT EXISTS looks_created ON looks (created)",
+    "CREATE INDEX IF NOT EXISTS served_time ON served (time)",
+    "CREATE INDEX IF NOT EXISTS errors_time ON errors (time)",
+    "CREATE INDEX IF NOT EXISTS feedback_time ON feedback (time)",
     "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until DOUBLE PRECISION NOT NULL)",
 ]
 SCHEMA_LOCK = 7_401_042  # an advisory lock: two replicas starting at once create the schema one after the other
+CONNECT_TIMEOUT = 10  # seconds
+STATEMENT_TIMEOUT = 15  # seconds: the longest statement here is a prune of a busy month's rows
 STATS_WINDOW = 2000  # the latest served photos that /stats's percentiles are over
 
 
 class PostgresStore(Store):
-    def __init__(self, url: str, ttl_hours: int = 72):
-        import psycopg  # the 'scale' extra: the default install has no PostgreSQL client
+    """A connection that comes back: after a PostgreSQL restart, or a network cut, the next statement reconnects
+    (once the server answers again) instead of failing until the bot is restarted. Every statement, and every
+    connect, has a time limit: a server that stops answering is an error in seconds, not a hang."""
 
-        super().__init__(ttl_hours)
-        try:
-            self.db = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            raise ConnectionError(f"cannot connect to STATE_URL's PostgreSQL: {str(exc).strip()}") from None
+    def __init__(self, url: str, ttl_hours: int = 72, retention_days: int = 90):
+        super().__init__(ttl_hours, retention_days)
+        self.url = url
+        self.db = self.connect()
         with self.transaction():
             self.db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             for statement in SCHEMA:
                 self.db.execute(statement)
 
+    def connect(self) -> Any:
+        import psycopg  # the 'scale' extra: the default install has no PostgreSQL client
+
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                                   options=f"-c statement_timeout={STATEMENT_TIMEOUT * 1000:.0f}",
+                                   keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
+        except psycopg.Error as exc:
+            raise ConnectionError(f"cannot connect to STATE_URL's PostgreSQL: {str(exc).strip()}") from None
+
+    def connection(self) -> Any:
+        """The connection, made again if the last one broke (the server restarted, or the network cut it)."""
+        if self.db.broken or self.db.closed:
+            self.db.close()
+            self.db = self.connect()
+        return self.db
+
     def execute(self, sql: str, params: Any = ()) -> Any:
-        return self.db.execute(sql.replace("?", "%s"), params)
+        import psycopg
+
+        in_transaction = self.db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        try:
+            return self.connection().execute(sql.replace("?", "%s"), params)
+        except psycopg.OperationalError:
+            if in_transaction or not self.db.broken:
+                raise
+            return self.connection().execute(sql.replace("?", "%s"), params)  # once more, on a new connection
 
     def transaction(self) -> AbstractContextManager[Any]:
-        return self.db.transaction()
+        return self.connection().transaction()
 
     def close(self) -> None:
         self.db.close()
@@ -71,6 +103,11 @@ class PostgresStore(Store):
     def record_feedback(self, entry: dict[str, Any]) -> None:
         self.execute("INSERT INTO feedback (time, entry) VALUES (?, ?)",
                      (time.time(), json.dumps(entry, ensure_ascii=False)))
+
+    def prune_records(self, before: float) -> dict[str, int]:
+        with self.transaction():
+            return {table: self.execute(f"DELETE FROM {table} WHERE time < ?", (before,)).rowcount
+                    for table in ("served", "errors", "feedback")}
 
     def feedback(self) -> list[dict[str, Any]]:
         return [{"time": t, **json.loads(e)} for t, e in self.execute("SELECT time, entry FROM feedback ORDER BY time")]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from bot.state import Store, feedback_line
+from indexing.store.files import atomic_write
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queries (
@@ -68,6 +70,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     sent REAL
 );
 CREATE INDEX IF NOT EXISTS alerts_waiting ON alerts (sent, id);
+CREATE INDEX IF NOT EXISTS queries_created ON queries (created);
+CREATE INDEX IF NOT EXISTS looks_created ON looks (created);
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -82,8 +86,8 @@ UPGRADES = {"queries": {"look": "TEXT", "item": "INTEGER"}, "looks": {"items": "
 class SqliteStore(Store):
     """state.sqlite3 and feedback.jsonl in one folder: small, atomic, no pickle, survives restarts."""
 
-    def __init__(self, directory: Path, ttl_hours: int = 72):
-        super().__init__(ttl_hours)
+    def __init__(self, directory: Path, ttl_hours: int = 72, retention_days: int = 90):
+        super().__init__(ttl_hours, retention_days)
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.db = sqlite3.connect(directory / "state.sqlite3", check_same_thread=False)
@@ -112,3 +116,22 @@ class SqliteStore(Store):
     def record_feedback(self, entry: dict[str, Any]) -> None:
         with open(self.feedback_file, "a", encoding="utf-8") as out:
             out.write(feedback_line(entry) + "\n")
+
+    def prune_records(self, before: float) -> dict[str, int]:
+        """feedback.jsonl without its lines from before `before` (rewritten only when there are some)."""
+        try:
+            lines = self.feedback_file.read_text("utf-8").splitlines(keepends=True)
+        except FileNotFoundError:
+            return {"feedback": 0}
+        kept = [line for line in lines if line_time(line) >= before]
+        if len(kept) < len(lines):
+            atomic_write(self.feedback_file, "".join(kept).encode("utf-8"))
+        return {"feedback": len(lines) - len(kept)}
+
+
+def line_time(line: str) -> float:
+    """A feedback line's time; a line that cannot be read is kept (as if written now)."""
+    try:
+        return float(json.loads(line)["time"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")

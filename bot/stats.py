@@ -20,39 +20,37 @@ class Stats:
         self.users: set[int] = set()
         self.latencies: deque[float] = deque(maxlen=window)
 
-    def served(self, user_id: int | None, seconds: float) -> None:
+    async def served(self, user_id: int | None, seconds: float) -> None:
         self.queries += 1
         self.latencies.append(seconds)
         if user_id is not None:
             self.users.add(user_id)
 
-    def failed(self) -> None:
+    async def failed(self) -> None:
         self.errors += 1
 
-    def report(self, _: Language) -> str:
+    async def report(self, _: Language) -> str:
         p50, p95 = np.percentile(np.array(self.latencies), [50, 95]) if self.latencies else (None, None)
         return describe(_, self.queries, p50, p95, len(self.latencies), self.errors, len(self.users), self.started)
 
 
 class SharedStats:
-    """The same counters in the shared PostgreSQL state (a PostgresStore)."""
+    """The same counters in the shared PostgreSQL state (a PostgresStore, through its StateThread)."""
 
-    def __init__(self, store: Any):
-        self.store = store
+    def __init__(self, state: Any):
+        self.state = state
         self.started = time.time()
+        self.queries = 0  # this replica's, for /healthz, which must not wait on the state
 
-    def served(self, user_id: int | None, seconds: float) -> None:
-        self.store.record_served(user_id, seconds)
+    async def served(self, user_id: int | None, seconds: float) -> None:
+        self.queries += 1
+        await self.state.record_served(user_id, seconds)
 
-    def failed(self) -> None:
-        self.store.record_error()
+    async def failed(self) -> None:
+        await self.state.record_error()
 
-    @property
-    def queries(self) -> int:
-        return int(self.store.stats()["queries"])
-
-    def report(self, _: Language) -> str:
-        s = self.store.stats()
+    async def report(self, _: Language) -> str:
+        s = await self.state.stats()
         return describe(_, s["queries"], s["p50"], s["p95"], s["window"], s["errors"], s["users"], self.started,
                         shared=True)
 

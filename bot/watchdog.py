@@ -7,16 +7,16 @@ import asyncio
 
 from bot.health import Health
 from bot.recommender import Recommender
-from bot.state import Store
+from bot.state_thread import StateThread
 
 EVERY = 10.0  # seconds between looks
 STATE_TIMEOUT = 5.0
 STUCK_AFTER = 60.0  # a batch of photos takes well under a second on 2 cores
 
 
-async def look(store: Store, recommender: Recommender, health: Health) -> None:
+async def look(state: StateThread, recommender: Recommender, health: Health) -> None:
     try:
-        await asyncio.wait_for(asyncio.to_thread(store.ping), STATE_TIMEOUT)
+        await asyncio.wait_for(state.ping(), STATE_TIMEOUT)
         health.passing("state")
     except asyncio.TimeoutError:
         health.failing("state", f"the state gave no answer in {STATE_TIMEOUT:.0f} s")
@@ -29,7 +29,7 @@ async def look(store: Store, recommender: Recommender, health: Health) -> None:
         health.passing("worker")
 
 
-async def watch(store: Store, recommender: Recommender, health: Health, every: float = EVERY) -> None:
+async def watch(state: StateThread, recommender: Recommender, health: Health, every: float = EVERY) -> None:
     while True:
-        await look(store, recommender, health)
+        await look(state, recommender, health)
         await asyncio.sleep(every)

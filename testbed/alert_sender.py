@@ -13,11 +13,12 @@ from telegram import Bot
 
 from bot.alerts import AlertSender
 from bot.state_sqlite import SqliteStore
+from bot.state_thread import StateThread
 from indexing import Index
 
 
 async def send(state: Path, index_dir: Path, api_url: str, token: str, lease: float, claim: float) -> None:
-    store, index = SqliteStore(state), Index.load(index_dir)
+    store, index = StateThread(SqliteStore(state)), Index.load(index_dir)
     bot = Bot(token, base_url=f"{api_url}/bot", base_file_url=f"{api_url}/file/bot")
     await bot.initialize()
     sender = AlertSender(bot, store, lambda: index, per_second=10, lease_seconds=lease, claim_seconds=claim)
@@ -28,6 +29,7 @@ async def send(state: Path, index_dir: Path, api_url: str, token: str, lease: fl
     await stopping.wait()
     await sender.stop()
     await bot.shutdown()
+    store.close()
     print(f"sent {sender.sent}", flush=True)
 
 

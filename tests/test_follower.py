@@ -16,6 +16,7 @@ from bot import reload
 from bot.filter_words import Vocabulary
 from bot.health import Health
 from bot.state_sqlite import SqliteStore
+from bot.state_thread import StateThread
 from indexing import Index
 from indexing.extract.embedder import l2_normalize
 from indexing.store import milvus
@@ -40,6 +41,7 @@ class Follower:
             settings=SimpleNamespace(index_dir=directory, store_uri=None), health=Health(),
             recommender=SimpleNamespace(index=index), vocabulary=Vocabulary(index.facets()),
             store=SqliteStore(state))
+        self.services.state = StateThread(self.services.store)
         self.services.index = index
         self.looks = 0
         real = reload.stamp
