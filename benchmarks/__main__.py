@@ -22,6 +22,7 @@ BENCHES = {
     "bot-scaled": "bot_scaled", "ann": "ann_scale", "milvus": "milvus_scale", "feed": "feed_sync",
     "first-run": "first_run", "commands": "commands", "items": "items", "outlines": "outlines",
     "resize": "resize_policy", "shop-transcript": "shop_transcript", "calibration": "calibration", "alerts": "alerts",
+    "state-month": "state_month",
 }
 ALL = ("build", "latency", "search", "memory", "bot")
 

@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 from bot import callbacks
 from bot.captions import product_name
 from bot.language_menu import user_language
+from bot.pictures import small_copy
 from bot.results import EXPIRED, GONE, item_title, keyboard, send_page, shop_links
 from bot.services import Services, get_services
 from bot.state import Look
@@ -95,6 +96,8 @@ async def embed_item(context: ContextTypes.DEFAULT_TYPE, services: Services, loo
     stored when it was outlined: the same pixels, whichever replica answers and however long after."""
     telegram_file = await context.bot.get_file(look.file_id)
     data = bytes(await telegram_file.download_as_bytearray())
+    if not look.thumbnail:  # the buttons message outlines it next: no second download for that
+        services.pictures.keep(look.id, await asyncio.to_thread(small_copy, data))
     return await services.recommender.embed_item(data, None if item == WHOLE else Item.from_record(look.items[item]))
 
 

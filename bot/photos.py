@@ -155,8 +155,9 @@ async def offer_items(context: ContextTypes.DEFAULT_TYPE, services: Services, ch
     thumbnail = await asyncio.to_thread(jpeg_bytes, photo.image)
     items = await asyncio.to_thread(services.recommender.outlined, photo)
     finding = photo.finding
-    look = await services.state.new_look(file_id, photo.size, [item.to_record() for item in items], finding.searched,
-                                   finding.packshot, caption.filters, thumbnail)
+    look = await services.state.new_look(file_id, photo.size, [item.to_record() for item in items],
+                                         finding.searched, finding.packshot, caption.filters)
+    services.pictures.keep(look.id, thumbnail)
     await services.state.remember_vector(look.id, photo.first, recommendation.vector)
     hits = recommendation.hits
     query = await services.state.new_query(user_id, recommendation.vector, caption.filters, [], [h.id for h in hits],

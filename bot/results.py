@@ -75,15 +75,15 @@ def describe_filters(filters: dict[str, list[str]], _: Language) -> str:
     return _("Filters from your caption: {words}.", words=_.quote(", ".join(words))) if words else ""
 
 
-def outlined(look: Look, item: int | None) -> bytes:
-    """The stored copy of the user's photo with the items outlined, as a JPEG to send."""
-    image = Image.open(io.BytesIO(look.thumbnail)).convert("RGB")
+def outlined(picture: bytes, look: Look, item: int | None) -> bytes:
+    """The small copy of the user's photo with the look's items outlined, as a JPEG to send (blocking)."""
+    image = Image.open(io.BytesIO(picture)).convert("RGB")
     highlight = item if item is not None and item >= 0 else None
     return jpeg_bytes(outline_items(image, look.boxes, look.size, highlight, side=max(image.size)))
 
 
 def jpeg_bytes(image: Image.Image) -> bytes:
-    """A picture for Telegram, or the photo's small copy (KEPT_SIDE) stored to outline after a restart."""
+    """A picture for Telegram, or the photo's small copy (KEPT_SIDE) to outline."""
     return encode(image, quality=85)
 
 
@@ -103,7 +103,7 @@ async def send_buttons(context: ContextTypes.DEFAULT_TYPE, chat_id: int, query: 
         return
     if look.boxes:
         lines.append(_("Tap an item to search it instead."))
-    picture = await asyncio.to_thread(outlined, look, query.item)
+    picture = await asyncio.to_thread(outlined, await services.pictures.of(context.bot, look), look, query.item)
     await context.bot.send_photo(chat_id, picture, caption=_.lines(*lines)[:1024], reply_markup=markup)
 
 

@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.filter_words import Vocabulary
 from bot.health import Health
 from bot.metrics import Metrics
+from bot.pictures import Pictures
 from bot.ratelimit import RateLimiter
 from bot.recommender import Recommender
 from bot.state import Store
@@ -39,6 +40,7 @@ class Services:
     metrics: Metrics | None = None
     alerts: Background | None = None
     health: Health = field(default_factory=Health)
+    pictures: Pictures = field(default_factory=Pictures)
     state: StateThread = field(init=False)  # the store, awaited off the event loop: what handlers use
 
     def __post_init__(self) -> None:

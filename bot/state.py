@@ -42,7 +42,7 @@ class Query:
 
 @dataclass
 class Look:
-    """What the bot saw in a user's photo: the items' boxes, and a small copy of it to outline them on."""
+    """What the bot saw in a user's photo: its file_id, and the items' boxes and masks."""
 
     id: str
     file_id: str
@@ -51,7 +51,7 @@ class Look:
     searched: int | None
     packshot: bool
     filters: dict[str, list[str]]
-    thumbnail: bytes
+    thumbnail: bytes  # the small copy, in a look stored before copies moved out of the state (bot/pictures.py)
     # Each item as Item.to_record() gives it, mask included: a tap, a restart or another replica cuts out
     # exactly the pixels that were outlined. Empty for a look stored before items were kept.
     items: list[dict[str, Any]] = field(default_factory=list)
@@ -108,13 +108,18 @@ class Store(UserState):
     # -- the state ---------------------------------------------------------------------------------------
     def new_query(self, user_id: int | None, vector: np.ndarray, filters: dict[str, list[str]],
                   exclude: list[str], shown: list[str], look: str | None = None, item: int | None = None) -> Query:
+        """A query to page through; one from an item of a look keeps its vector once, as that item's."""
         query = Query(secrets.token_hex(5), np.asarray(vector, dtype=np.float32), filters, exclude, shown,
                       look, item)
+        own = look is None or item is None
         with self.transaction():
+            if not own:
+                self.execute("INSERT INTO look_vectors (look, item, vector) VALUES (?, ?, ?) "
+                             "ON CONFLICT (look, item) DO NOTHING", (look, item, vector_bytes(vector)))
             self.execute(
                 "INSERT INTO queries (id, user_id, vector, filters, exclude, shown, created, look, item) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (query.id, user_id, query.vector.tobytes(), json.dumps(filters), json.dumps(exclude),
+                (query.id, user_id, vector_bytes(vector) if own else b"", json.dumps(filters), json.dumps(exclude),
                  json.dumps(shown), time.time(), look, item),
             )
         return query
@@ -122,13 +127,16 @@ class Store(UserState):
     def query(self, query_id: str) -> Query | None:
         """The stored query, or None once it has expired (or never existed)."""
         row = self.execute(
-            "SELECT vector, filters, exclude, shown, look, item FROM queries WHERE id = ? AND created >= ?",
+            "SELECT q.vector, q.filters, q.exclude, q.shown, q.look, q.item, v.vector FROM queries q "
+            "LEFT JOIN look_vectors v ON v.look = q.look AND v.item = q.item WHERE q.id = ? AND q.created >= ?",
             (query_id, time.time() - self.ttl),
         ).fetchone()
         if row is None:
             return None
-        vector, filters, exclude, shown, look, item = row
-        return Query(query_id, np.frombuffer(bytes(vector), dtype=np.float32), json.loads(filters),
+        vector, filters, exclude, shown, look, item, items_vector = row
+        if not len(vector) and items_vector is None:  # its look's vectors are gone: as good as expired
+            return None
+        return Query(query_id, vector_of(vector if len(vector) else items_vector), json.loads(filters),
                      json.loads(exclude), json.loads(shown), look, item)
 
     def extend_shown(self, query: Query, more: list[str]) -> None:
@@ -137,14 +145,15 @@ class Store(UserState):
             self.execute("UPDATE queries SET shown = ? WHERE id = ?", (json.dumps(query.shown), query.id))
 
     def new_look(self, file_id: str, size: tuple[int, int], items: list[dict[str, Any]], searched: int | None,
-                 packshot: bool, filters: dict[str, list[str]], thumbnail: bytes) -> Look:
+                 packshot: bool, filters: dict[str, list[str]]) -> Look:
+        """A user's photo as the bot saw it; its picture is not kept here (bot/pictures.py), only its file_id."""
         boxes = [list(item["box"]) for item in items]
-        look = Look(secrets.token_hex(5), file_id, size, boxes, searched, packshot, filters, thumbnail, items)
+        look = Look(secrets.token_hex(5), file_id, size, boxes, searched, packshot, filters, b"", items)
         with self.transaction():
             self.execute("INSERT INTO looks (id, file_id, width, height, boxes, searched, packshot, filters, "
                          "thumbnail, created, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (look.id, file_id, size[0], size[1], json.dumps(boxes), searched, int(packshot),
-                          json.dumps(filters), thumbnail, time.time(), json.dumps(items)))
+                          json.dumps(filters), look.thumbnail, time.time(), json.dumps(items)))
         return look
 
     def look(self, look_id: str | None) -> Look | None:
@@ -162,11 +171,11 @@ class Store(UserState):
         with self.transaction():
             self.execute("INSERT INTO look_vectors (look, item, vector) VALUES (?, ?, ?) "
                          "ON CONFLICT (look, item) DO UPDATE SET vector = excluded.vector",
-                         (look_id, item, np.asarray(vector, dtype=np.float32).tobytes()))
+                         (look_id, item, vector_bytes(vector)))
 
     def look_vector(self, look_id: str, item: int) -> np.ndarray | None:
         row = self.execute("SELECT vector FROM look_vectors WHERE look = ? AND item = ?", (look_id, item)).fetchone()
-        return np.frombuffer(bytes(row[0]), dtype=np.float32) if row else None
+        return vector_of(row[0]) if row else None
 
     def file_id(self, photo: str) -> str | None:
         return self.file_ids([photo]).get(photo)
@@ -193,6 +202,23 @@ class Store(UserState):
         with self.transaction():
             for photo in photos:
                 self.execute("DELETE FROM uploads WHERE photo = ?", (photo,))
+
+
+HALF = b"\x10"  # marks a half-precision vector: its blob's length is odd, a float32 blob's a multiple of 4
+
+
+def vector_bytes(vector: np.ndarray) -> bytes:
+    """A vector as the state keeps it: in half precision, half the space of a month's queries. Distances from it
+    differ by about 1e-3, which reorders near ties at most."""
+    return HALF + np.asarray(vector, dtype=np.float16).tobytes()
+
+
+def vector_of(blob: bytes | memoryview) -> np.ndarray:
+    """The float32 vector of a blob written by vector_bytes, or by a bot from before it (plain float32)."""
+    data = bytes(blob)
+    if len(data) % 4 == 1 and data[:1] == HALF:
+        return np.frombuffer(data[1:], dtype=np.float16).astype(np.float32)
+    return np.frombuffer(data, dtype=np.float32)
 
 
 def feedback_line(entry: dict[str, Any]) -> str:

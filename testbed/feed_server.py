@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,6 +85,9 @@ class FeedServer:
             return self.send(request, path, 200, page, {"Content-Type": "image/jpeg"})  # a lying header
         if path == "/huge":
             return self.send_huge(request, path)
+        if path == "/away":  # /away?to=URL: a redirect to anywhere
+            target = urllib.parse.unquote(request.path.split("to=", 1)[1])
+            return self.send(request, path, 302, b"", {"Location": target})
         if path == "/loop":
             return self.send(request, path, 302, b"", {"Location": "/loop"})
         if path == "/flaky":

@@ -49,6 +49,12 @@ def once_per_run(tmp_path_factory, name: str, make: Callable[[Path], None]) -> P
 
 
 @pytest.fixture(scope="session", autouse=True)
+def loopback_feeds() -> None:
+    """The feed and photo servers of the tests listen on 127.0.0.1, which a real index refuses by default."""
+    os.environ["FEED_ALLOWED_NETWORKS"] = "127.0.0.0/8"
+
+
+@pytest.fixture(scope="session", autouse=True)
 def export_cache(tmp_path_factory) -> Path:
     """The session's export cache (EXPORT_CACHE), shared by the workers and every command they start: the first
     export of an extractor is kept there, later builds copy it. Never the user's own cache folder."""

@@ -37,7 +37,8 @@ def expected(index_dir, embedder, data: bytes, item: int | None) -> list[str]:
     image, size = open_photo(data)
     finder = BorderFinder()
     finding = finder.find(image, size)
-    pixels = load_image(data) if item is None else item_pixels(image, finder.refine(image, finding, item), size)
+    pixels = load_image(data) if item is None else item_pixels(image, finder.refine(image, finding, item).as_kept(),
+                                                               size)
     return search(index_dir, embedder, pixels)
 
 
@@ -132,7 +133,7 @@ def test_with_item_finder_scda_the_models_own_map_picks_the_item_searched_first(
     image, size = open_photo(data)
     finder = ScdaFinder(open_embedder(Index.load(exported_index)))
     finding = finder.find(image, size, busy_cues=False)
-    first = item_pixels(image, finder.refine(image, finding, 0), size)
+    first = item_pixels(image, finder.refine(image, finding, 0).as_kept(), size)
     assert album_ids(album) == [h.id for h in Index.load(exported_index).search(embedder.embed(first[None])[0], 5)]
     outline = fake.wait_for("sendPhoto", chat_id=USER)[0].response
     assert said(outline).startswith("Top 5 matches for 1 Item (highlighted)") and "2 Item" in buttons(outline)

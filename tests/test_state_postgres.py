@@ -35,8 +35,8 @@ def test_queries_looks_and_uploads_round_trip_on_both_engines(store):
     assert again is not None and again.shown == ["1", "2", "3"] and again.exclude == ["9"]
     assert np.array_equal(again.vector, vector) and again.filters == {"gender": ["Women"]}
     item = {"box": [1, 2, 3, 4], "kind": "top", "prominence": 0.5, "cue": "person", "mask": "iVBOR"}
-    look = store.new_look("file-1", (1280, 960), [item], 0, False, {}, b"\xff\xd8jpeg")
-    assert store.look(look.id).thumbnail == b"\xff\xd8jpeg" and store.look(look.id).size == (1280, 960)
+    look = store.new_look("file-1", (1280, 960), [item], 0, False, {})
+    assert store.look(look.id).file_id == "file-1" and store.look(look.id).size == (1280, 960)
     assert store.look(look.id).items == [item] and store.look(look.id).boxes == [[1, 2, 3, 4]]
     store.remember_vector(look.id, 0, vector)
     store.remember_vector(look.id, 0, vector + 1)  # replaced, not duplicated
@@ -78,3 +78,35 @@ def test_a_second_replica_answers_the_first_ones_buttons_and_reuses_its_uploads(
     report = asyncio.run(second.services.stats.report(language("en")))
     assert "Queries served (all replicas): 2" in report
     assert not (tmp_path / "b" / "state.sqlite3").exists()
+
+
+def test_a_photo_query_keeps_its_vector_once_and_an_older_bot_s_vectors_still_read(store):
+    vector = np.linspace(-1, 1, 2048, dtype=np.float32)
+    look = store.new_look("file-2", (640, 480), [], None, False, {})
+    query = store.new_query(5, vector, {}, [], ["1"], look=look.id, item=-1)
+    assert store.execute("SELECT length(vector) FROM queries WHERE id = ?", (query.id,)).fetchone()[0] == 0
+    assert np.abs(store.query(query.id).vector - vector).max() < 1e-3  # half precision, from the look's row
+    assert np.array_equal(store.look_vector(look.id, -1), store.query(query.id).vector)
+    # A row as a bot from before half precision wrote it: plain float32 bytes.
+    store.execute("UPDATE look_vectors SET vector = ? WHERE look = ?", (vector.tobytes(), look.id))
+    assert np.array_equal(store.query(query.id).vector, vector)
+
+
+def test_prune_deletes_what_expired_and_what_is_past_the_retention(store):
+    now = time.time()
+    kept = store.new_query(1, np.ones(8, np.float32), {}, [], ["1"])
+    old = store.new_query(1, np.ones(8, np.float32), {}, [], ["2"])
+    store.execute("UPDATE queries SET created = ? WHERE id = ?", (now - store.ttl - 5, old.id))
+    store.save_product(3, "p", "10.00 INR", True)
+    (saved,) = store.saved_after(0, 10)
+    from bot.state_users import Transition
+
+    store.execute("DELETE FROM alerts")
+    store.apply_transitions([Transition(saved, "9.00 INR", True, "price")])
+    (alert,) = store.waiting_alerts(10)
+    store.execute("UPDATE alerts SET sent = ? WHERE id = ?", (now - store.retention - 5, alert.id))
+    store.record_feedback({"vote": "up"})
+    deleted = store.prune(now + 1)
+    assert deleted["queries"] == 1 and deleted["alerts"] == 1
+    assert store.query(kept.id) is not None and store.query(old.id) is None
+    assert store.prune(now + store.retention + 10)["feedback"] == 1  # feedback is kept RETENTION_DAYS

@@ -31,7 +31,7 @@ def item_picture(finder: ItemFinder, data: bytes, image: Image.Image, size: tupl
     from its bytes, exactly as before items existed, so packshots keep their vectors)."""
     if item == WHOLE:
         return load_image(data)
-    return item_pixels(image, finder.refine(image, finding, item), size)
+    return item_pixels(image, finder.refine(image, finding, item).as_kept(), size)
 
 
 def first_picture(finder: ItemFinder, data: bytes) -> np.ndarray:

@@ -36,10 +36,22 @@ class Item:
         return {"box": list(self.box), "kind": self.kind, "prominence": round(self.prominence, 3), "cue": self.cue}
 
     def to_record(self) -> dict[str, Any]:
-        """The item as JSON-ready data, mask included (an 8-bit PNG), that rebuilds exactly the same cut-out."""
+        """The item as JSON-ready data, mask included, that rebuilds the same cut-out however often it is read. The
+        masks are most of what a month of photos leaves in the bot's state, so the mask is kept small: at half the
+        finder's scale (cut_out scales a mask to the photo, bilinearly), in 16 levels, which shade a garment's
+        feathered edge as well as 256 do. A quarter of the PNG."""
+        height, width = self.mask.shape
+        half = Image.fromarray(np.clip(self.mask, 0, 1).astype(np.float32), "F").resize(
+            (max(1, width // 2), max(1, height // 2)), Image.Resampling.BILINEAR)
+        levels = np.round(np.asarray(half) * 15).astype(np.uint8) * 17
         png = io.BytesIO()
-        Image.fromarray(np.round(np.clip(self.mask, 0, 1) * 255).astype(np.uint8), "L").save(png, "PNG")
+        Image.fromarray(levels, "L").save(png, "PNG", optimize=True)
         return {**self.to_dict(), "mask": base64.b64encode(png.getvalue()).decode("ascii")}
+
+    def as_kept(self) -> Item:
+        """The item as a later tap, a restart or another replica rebuilds it from to_record: what the first search
+        cuts out too, so that every search of this item searches the same pixels."""
+        return Item.from_record(self.to_record())
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Item:

@@ -10,14 +10,17 @@ import os
 import ssl
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import httpx
 
 from indexing.errors import DownloadError, FeedError
 from indexing.extract.images import MAX_BYTES, image_type
+from indexing.sources.addresses import PublicOnly, allowed_networks
 
 FEED_IMAGES = "feed-images"  # in the index folder: <sha1>.<suffix> files, urls/<sha256 of the URL>.json
 TIMEOUT = 15.0  # seconds without a byte; a whole download gets DEADLINE_FACTOR times that
@@ -49,8 +52,17 @@ def tls_context() -> ssl.SSLContext:
 
 
 def http_client(timeout: float = TIMEOUT) -> httpx.Client:
-    return httpx.Client(verify=tls_context(), follow_redirects=True, max_redirects=MAX_REDIRECTS,
-                        headers={"User-Agent": USER_AGENT}, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
+    """A client that connects to public addresses only (sources/addresses.py), for every hop of a redirect; through
+    a proxy from the environment (HTTPS_PROXY) where one is set, which then decides where requests may go."""
+    transport = None
+    if not urllib.request.getproxies():
+        transport = httpx.HTTPTransport(verify=tls_context())
+        # httpx takes no network backend of its own; the pool under it is httpcore's, which does.
+        transport._pool = httpcore.ConnectionPool(ssl_context=tls_context(),
+                                                  network_backend=PublicOnly(allowed_networks()))
+    return httpx.Client(verify=tls_context(), transport=transport, follow_redirects=True,
+                        max_redirects=MAX_REDIRECTS, headers={"User-Agent": USER_AGENT},
+                        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
 
 
 @dataclass(frozen=True)
