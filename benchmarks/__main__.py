@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import resource
 import sys
 import time
@@ -22,12 +23,14 @@ BENCHES = {
     "bot-scaled": "bot_scaled", "ann": "ann_scale", "milvus": "milvus_scale", "feed": "feed_sync",
     "first-run": "first_run", "commands": "commands", "items": "items", "outlines": "outlines",
     "resize": "resize_policy", "shop-transcript": "shop_transcript", "calibration": "calibration", "alerts": "alerts",
-    "state-month": "state_month",
+    "state-month": "state_month", "soak": "soak",
 }
 ALL = ("build", "latency", "search", "memory", "bot")
 
 
 def main(argv: list[str]) -> int:
+    # The benchmarks' feeds and photos are served on loopback, which a real index refuses unless allowed.
+    os.environ.setdefault("FEED_ALLOWED_NETWORKS", "127.0.0.1")
     if not argv or argv[0] not in (*BENCHES, "all"):
         print(__doc__.strip() + "\n\nbenchmarks: " + ", ".join(BENCHES), file=sys.stderr)
         return 2

@@ -43,9 +43,17 @@ class Postgres:
             shutil.chown(self.folder, "postgres", "postgres")
         data = self.folder / "data"
         self._run(str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", USER, "--no-sync")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.folder / "log"), "-w", "start", "-o",
-                  f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off")
+        self._start()
         return self
+
+    def _start(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-l", str(self.folder / "log"), "-w",
+                  "start", "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off")
+
+    def restart(self) -> None:
+        """Stop the server as a crash would (immediate), then start it again on its data and port."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
+        self._start()
 
     def stop(self) -> None:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")

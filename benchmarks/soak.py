@@ -1,0 +1,342 @@
+"""Faults over time: a shop's bot under steady use while its catalogue syncs and it is killed, its state restarted.
+
+    python -m benchmarks soak [--minutes 60] [--products 44072] [--sync-every 300] [--quiet-minutes 3]
+
+A feed of catalogue products (one photo each, served on loopback) makes the index, synced once so that every photo
+is downloaded and cached as a real sync does (its vectors random: this measures faults, not search quality); one bot
+(polling, PostgreSQL state, the random-weights extractor's ONNX export) serves it. First a quiet phase: 1-4 users at
+a time send photos (packshots, flat-lays, screenshots, people), press "show 5 more" and ♡, and ask /saved. Then the
+same traffic while every --sync-every seconds about 1% of the products change (cheaper, out of stock, back in stock)
+and `fashion-index sync` runs, with a `fashion-index add` of a new product started alongside every other sync; a
+quarter of the way in the bot is killed with -9 and started again, half way PostgreSQL is restarted. One user turns
+alerts off along the way.
+
+Checked at the end: every photo answered (an album, "busy" or "nothing similar"), every change of every sync and
+add in the index, every alert sent once and none to the user after "off"; the bot's memory and the p95 of photo to
+album outside the fault windows against the quiet phase's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.bot_latency import flatlay_jpeg, other_photos, start_bot
+from benchmarks.common import DATASET, ROOT, p, rss_mb
+from indexing import Index, KerasEmbedder, Weights
+from indexing.extract.embedder import DIM, l2_normalize, probe_images
+from indexing.sources.build import export_extractor
+from indexing.sources.download import FEED_IMAGES
+from indexing.sources.feeds import read_feed
+from indexing.store.files import write_index
+from testbed.fake_telegram import FakeTelegram
+from testbed.feed_server import FeedServer
+from testbed.postgres import Postgres, binaries, free_port
+from testbed.shop import Product, Shop
+
+OFF_USER = 999  # saves products, then turns alerts off
+FAULT_WINDOW = 60.0  # seconds after a fault whose photos are left out of the latency comparison
+ANSWERS = ("sendMediaGroup", "sendMessage", "sendPhoto")
+
+
+def command(name: str, *argv: str) -> list[str]:
+    return [sys.executable, "-m", name, *argv]
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    rows = (message or {}).get("reply_markup", {}).get("inline_keyboard", [])
+    return {b["text"]: b.get("callback_data", "") for row in rows for b in row}
+
+
+class Traffic:
+    """Users, one to four at a time, each waiting for its answer before its next step."""
+
+    def __init__(self, fake: FakeTelegram, photos: list[tuple[bytes, tuple[int, int]]]):
+        self.fake, self.photos = fake, photos
+        self.sent: list[dict[str, Any]] = []  # one per photo: user, time, latency or None
+        self.saved: set[tuple[int, str]] = set()
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+
+    def answers(self, user: int) -> int:
+        return len(self.fake.seen(ANSWERS, chat_id=user))
+
+    def photo(self, user: int) -> dict[str, Any] | None:
+        data, size = random.choice(self.photos)
+        before = len(self.fake.seen("sendMediaGroup", chat_id=user))
+        before_any = self.answers(user)
+        pushed, at = time.monotonic(), time.time()
+        self.fake.send_photo(user, data, width=size[0], height=size[1])
+        deadline = pushed + 180
+        while time.monotonic() < deadline:
+            albums = self.fake.seen("sendMediaGroup", chat_id=user)
+            if len(albums) > before:
+                record = {"user": user, "at": at, "latency": albums[-1].at - pushed}
+                break
+            if self.answers(user) > before_any and not self.fake.seen("sendMediaGroup", chat_id=user)[before:]:
+                last = self.fake.seen(ANSWERS, chat_id=user)[-1]
+                if last.method == "sendMessage":  # busy, or nothing similar: an answer too
+                    record = {"user": user, "at": at, "latency": None, "said": last.text[:60]}
+                    break
+            time.sleep(0.05)
+        else:
+            record = {"user": user, "at": at, "latency": None, "dropped": True}
+        with self.lock:
+            self.sent.append(record)
+        return record
+
+    def session(self, user: int) -> None:
+        record = self.photo(user)
+        if not record or record.get("latency") is None:
+            return
+        time.sleep(1.0)  # the buttons message follows the album
+        menus = [r for r in self.fake.seen("sendPhoto", chat_id=user) if r.response and buttons(r.response)]
+        if not menus:
+            return
+        keys = buttons(menus[-1].response)
+        roll = random.random()
+        if roll < 0.3 and "♡ #1" in keys:
+            self.fake.press(user, menus[-1].response, keys["♡ #1"])
+            with self.lock:
+                self.saved.add((user, keys["♡ #1"]))
+        elif roll < 0.6:
+            more = next((data for text, data in keys.items() if data.startswith("more|")), None)
+            if more:
+                self.fake.press(user, menus[-1].response, more)
+        elif roll < 0.7:
+            self.fake.message(user, text="/saved", entities=[{"type": "bot_command", "offset": 0, "length": 6}])
+        time.sleep(1.0)
+
+    def save_all(self, user: int) -> None:
+        """A photo, then ♡ on every product of its album."""
+        self.photo(user)
+        time.sleep(2)
+        menus = [r for r in self.fake.seen("sendPhoto", chat_id=user) if r.response and buttons(r.response)]
+        for text, data in buttons(menus[-1].response).items() if menus else ():
+            if text.startswith("♡"):
+                self.fake.press(user, menus[-1].response, data)
+
+    def run(self, users: range) -> None:
+        def worker(n: int) -> None:
+            while not self.stopping.is_set():
+                self.session(random.choice(users))
+                time.sleep(random.uniform(0, 2) * n)  # 1-4 at a time: the workers' pauses differ
+
+        threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        self.threads = threads
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(240)
+
+
+class Catalogue:
+    """The shop's feed and the index; each sync changes about 1% of the products, some adds run alongside."""
+
+    def __init__(self, server: FeedServer, count: int, index: Path):
+        self.shop, self.index = Shop(server), index
+        files = sorted((DATASET / "images").glob("*.jpg"), key=lambda f: int(f.stem))
+        self.spare = files[count:]
+        self.photos: dict[str, bytes] = {}
+        for path in files[:count]:  # the catalogue's own JPEGs, served as they are
+            name = f"{path.stem}.jpg"
+            server.images[name] = self.photos[path.stem] = path.read_bytes()
+            self.shop.products[path.stem] = Product(path.stem, [name], {
+                "title": f"Product {path.stem}", "link": f"https://shop.example/p/{path.stem}",
+                "price": "1000.00 INR", "availability": "in stock", "brand": "Acme"})
+        self.added: list[str] = []
+        self.failures: list[str] = []
+
+    def build(self) -> None:
+        """The index as a sync leaves it, with random vectors in place of the embedding of 44k photos (40 minutes
+        here; the soak is about faults, not search quality), then a real sync that downloads every photo."""
+        embedder = KerasEmbedder(Weights("random", 0))
+        feed = self.shop.feed()
+        products = read_feed(feed)
+        rows = [{"id": product.id, "image": f"{FEED_IMAGES}/{hashlib.sha1(self.photos[product.id]).hexdigest()}.jpg",
+                 "photo": hashlib.sha1(self.photos[product.id]).hexdigest(), "meta": product.meta}
+                for product in products]
+        vectors = l2_normalize(np.random.default_rng(0).standard_normal((len(rows), DIM), dtype=np.float32))
+        write_index(self.index, vectors=vectors, products=rows, fingerprint=embedder.fingerprint,
+                    probe=embedder.embed(probe_images()),
+                    extra={"source": {"feed": feed, "columns": {}}, "columns": sorted({c for r in rows
+                                                                                      for c in r["meta"]})})
+        export_extractor(self.index, embedder)
+        self.sync(with_add=False)
+
+    def change(self, rng: random.Random, saved: list[str]) -> None:
+        """About 1% of the products; half of them among those users saved, so that alerts flow."""
+        count = max(2, len(self.shop.products) // 100)
+        chosen = rng.sample(saved, min(len(saved), count // 2)) if saved else []
+        chosen += rng.sample(sorted(set(self.shop.products) - set(chosen)), count - len(chosen))
+        for pid in chosen:
+            attributes = self.shop.products[pid].attributes
+            roll = rng.random()
+            if roll < 0.5:
+                attributes["sale_price"] = f"{rng.randint(100, 900)}.00 INR"
+            elif attributes.get("availability") == "out of stock":
+                attributes["availability"] = "in stock"
+            else:
+                attributes["availability"] = "out of stock"
+
+    def sync(self, with_add: bool) -> None:
+        feed = self.shop.feed()
+        runs = [subprocess.Popen(command("indexing", "sync", "--index", str(self.index), "--feed", feed, "--quiet"),
+                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
+        if with_add and self.spare:
+            photo = self.spare.pop(0)
+            self.added.append(photo.stem)
+            runs.append(subprocess.Popen(command("indexing", "add", "--index", str(self.index), "--images",
+                                                 str(photo), "--quiet"), cwd=ROOT, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True))
+        for run in runs:
+            _, err = run.communicate(timeout=3600)
+            if run.returncode:
+                self.failures.append(err.strip()[-300:])
+
+    def missing(self) -> list[str]:
+        """Every change of every sync and add that the index does not hold."""
+        index = Index.load(self.index)
+        wrong = [pid for pid in self.added if pid not in index]
+        records = index.products_of(sorted(self.shop.products))
+        for pid, product in self.shop.products.items():
+            meta = records.get(pid, {}).get("meta", {})
+            for key in ("sale_price", "availability"):
+                if product.attributes.get(key, "") != meta.get(key, ""):
+                    wrong.append(f"{pid}.{key}")
+        return wrong
+
+
+def saved_products(url: str) -> list[str]:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as db:
+            return sorted({row[0] for row in db.execute("SELECT product FROM saved")})
+    except psycopg.Error:  # restarting: this sync changes other products
+        return []
+
+
+def errors(log: list[str]) -> list[str]:
+    """The last line of each traceback in the bot's log (since its last start)."""
+    found, inside = [], False
+    for line in log:
+        if line.startswith("Traceback"):
+            inside = True
+        elif inside and not line.startswith((" ", "\t")) and line.strip():
+            found.append(line.strip()[:200])
+            inside = False
+    return found
+
+
+def alerts_check(fake: FakeTelegram, off_at: float | None) -> dict[str, Any]:
+    """Each alert Telegram accepted, by user and product line: sent once; none to OFF_USER after "off"."""
+    sent = [r for r in fake.seen("sendPhoto") if r.response and "saved it earlier" in r.text]
+    counts = Counter((r.chat_id, r.text.splitlines()[0]) for r in sent)
+    after_off = [r for r in sent if r.chat_id == OFF_USER and off_at is not None and r.at > off_at]
+    return {"alerts_sent": len(sent), "alerts_twice": sum(1 for n in counts.values() if n > 1),
+            "alerts_after_off": len(after_off)}
+
+
+def latency_summary(sent: list[dict[str, Any]], quiet_until: float, faults: list[float]) -> dict[str, Any]:
+    quiet = [r["latency"] for r in sent if r["latency"] is not None and r["at"] < quiet_until]
+    steady = [r["latency"] for r in sent if r["latency"] is not None and r["at"] >= quiet_until
+              and not any(0 <= r["at"] - f < FAULT_WINDOW for f in faults)]
+    return {"photos": len(sent), "albums": sum(r["latency"] is not None for r in sent),
+            "told": Counter(r.get("said", "")[:40] for r in sent if "said" in r),
+            "dropped": sum(bool(r.get("dropped")) for r in sent),
+            "quiet_p95_s": round(p(quiet, 95) / 1000, 3) if quiet else None,
+            "steady_p95_s": round(p(steady, 95) / 1000, 3) if steady else None,
+            "steady_over_quiet": round(p(steady, 95) / p(quiet, 95), 3) if quiet and steady else None}
+
+
+def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    rng = random.Random(0)
+    server, postgres, fake = FeedServer().start(), Postgres(binaries()).start(), FakeTelegram().start()
+    catalogue = Catalogue(server, args.products, work / "idx")
+    catalogue.build()
+    assert not catalogue.failures, catalogue.failures
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, "PYTHONPATH": str(ROOT),
+           "INDEX_DIR": str(work / "idx"), "STATE_DIR": str(work / "state"), "STATE_URL": postgres.url,
+           "RATE_LIMIT_PER_MINUTE": "0", "HEALTH_PORT": str(free_port()), "LOG_LEVEL": "INFO"}
+    bot, log, _ = start_bot(env, str(work))
+    photos = [(flatlay_jpeg((1280, 960), seed), (1280, 960)) for seed in range(3)] + list(other_photos().values())
+    traffic = Traffic(fake, photos)
+    traffic.save_all(OFF_USER)
+    started = time.time()
+    traffic.run(range(1000, 1000 + args.users_pool))
+    time.sleep(60 * args.quiet_minutes)
+    quiet_until, faults, memory, off_at = time.time(), [], {}, None
+    end = quiet_until + 60 * args.minutes
+    restarted_at, syncs = time.time() - 60 * args.quiet_minutes, 0
+    plan = {"kill": quiet_until + 0.25 * (end - quiet_until), "postgres": quiet_until + 0.5 * (end - quiet_until),
+            "off": quiet_until + 0.4 * (end - quiet_until)}
+    next_sync = time.time()
+    while time.time() < end:
+        now = time.time()
+        if now >= next_sync:
+            catalogue.change(rng, saved_products(postgres.url))
+            catalogue.sync(with_add=syncs % 2 == 1)
+            syncs, next_sync = syncs + 1, next_sync + args.sync_every
+        if "kill" in plan and now >= plan["kill"]:
+            plan.pop("kill")
+            bot.kill()
+            bot.wait()
+            faults.append(time.time())
+            bot, log, _ = start_bot(env, str(work))
+            restarted_at = time.time()
+        if "postgres" in plan and now >= plan["postgres"]:
+            plan.pop("postgres")
+            faults.append(time.time())
+            postgres.restart()
+        if "off" in plan and now >= plan["off"]:
+            plan.pop("off")
+            fake.message(OFF_USER, text="/alerts off", entities=[{"type": "bot_command", "offset": 0, "length": 7}])
+            off_at = time.monotonic() + 5  # an alert claimed just before may still be on its way
+        if not memory and time.time() - restarted_at > 300:
+            memory = {"after_5_min_mb": rss_mb(bot.pid)["rss_mb"]}
+        time.sleep(1)
+    traffic.stop()
+    time.sleep(30)  # the last alerts go out
+    memory["end_mb"] = rss_mb(bot.pid)["rss_mb"]
+    bot.terminate()
+    bot.wait(60)
+    result = {"minutes": args.minutes, "quiet_minutes": args.quiet_minutes, "products": args.products,
+              "syncs": syncs, "adds": len(catalogue.added), "writer_failures": catalogue.failures,
+              "missing_changes": catalogue.missing(), "memory": memory,
+              **latency_summary(traffic.sent, quiet_until, faults), **alerts_check(fake, off_at),
+              "seconds": round(time.time() - started), "bot_errors": errors(log)}
+    fake.stop()
+    server.stop()
+    postgres.stop()
+    return result
+
+
+def run(argv: list[str]) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks soak")
+    parser.add_argument("--minutes", type=float, default=60)
+    parser.add_argument("--quiet-minutes", type=float, default=3)
+    parser.add_argument("--products", type=int, default=44_072)
+    parser.add_argument("--sync-every", type=float, default=300)
+    parser.add_argument("--users-pool", type=int, default=200)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = soak(args, Path(tmp))
+    print(json.dumps(result, indent=2, default=str))
+    return {"soak": result}
