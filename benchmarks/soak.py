@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from benchmarks.bot_latency import flatlay_jpeg, other_photos, start_bot
 from benchmarks.common import DATASET, ROOT, p, rss_mb
@@ -52,8 +53,9 @@ FAULT_WINDOW = 60.0  # seconds after a fault whose photos are left out of the la
 ANSWERS = ("sendMediaGroup", "sendMessage", "sendPhoto")
 
 
-def command(name: str, *argv: str) -> list[str]:
-    return [sys.executable, "-m", name, *argv]
+def writer(*argv: str) -> list[str]:
+    """A fashion-index command at the priority deploy/fashion-sync.service gives it (Nice=10): the bot comes first."""
+    return ["nice", "-n", "10", sys.executable, "-m", "indexing", *argv]
 
 
 def buttons(message: dict[str, Any]) -> dict[str, str]:
@@ -152,7 +154,7 @@ class Catalogue:
     def __init__(self, server: FeedServer, count: int, index: Path):
         self.shop, self.index = Shop(server), index
         files = sorted((DATASET / "images").glob("*.jpg"), key=lambda f: int(f.stem))
-        self.spare = files[count:]
+        self.spare = files[count:] or files[:100]  # the whole catalogue in the feed: adds mirror its photos
         self.photos: dict[str, bytes] = {}
         for path in files[:count]:  # the catalogue's own JPEGs, served as they are
             name = f"{path.stem}.jpg"
@@ -183,6 +185,7 @@ class Catalogue:
     def change(self, rng: random.Random, saved: list[str]) -> None:
         """About 1% of the products; half of them among those users saved, so that alerts flow."""
         count = max(2, len(self.shop.products) // 100)
+        saved = [pid for pid in saved if pid in self.shop.products]  # not those added by hand
         chosen = rng.sample(saved, min(len(saved), count // 2)) if saved else []
         chosen += rng.sample(sorted(set(self.shop.products) - set(chosen)), count - len(chosen))
         for pid in chosen:
@@ -195,14 +198,23 @@ class Catalogue:
             else:
                 attributes["availability"] = "out of stock"
 
+    def new_product(self) -> Path:
+        """A photo for `fashion-index add`: a catalogue photo mirrored, under an id the feed does not have."""
+        source = self.spare[len(self.added) % len(self.spare)]
+        photo = self.index.parent / "added" / f"9{len(self.added):05d}.jpg"
+        photo.parent.mkdir(exist_ok=True)
+        with Image.open(source) as image:
+            ImageOps.mirror(image.convert("RGB")).save(photo, quality=90)
+        return photo
+
     def sync(self, with_add: bool) -> None:
         feed = self.shop.feed()
-        runs = [subprocess.Popen(command("indexing", "sync", "--index", str(self.index), "--feed", feed, "--quiet"),
+        runs = [subprocess.Popen(writer("sync", "--index", str(self.index), "--feed", feed, "--quiet"),
                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
-        if with_add and self.spare:
-            photo = self.spare.pop(0)
+        if with_add:
+            photo = self.new_product()
             self.added.append(photo.stem)
-            runs.append(subprocess.Popen(command("indexing", "add", "--index", str(self.index), "--images",
+            runs.append(subprocess.Popen(writer("add", "--index", str(self.index), "--images",
                                                  str(photo), "--quiet"), cwd=ROOT, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, text=True))
         for run in runs:
@@ -266,66 +278,89 @@ def latency_summary(sent: list[dict[str, Any]], quiet_until: float, faults: list
             "steady_over_quiet": round(p(steady, 95) / p(quiet, 95), 3) if quiet and steady else None}
 
 
+class Faults:
+    """The soak's timeline after the quiet phase: syncs (in a thread, so the faults keep their time), the kill,
+    the PostgreSQL restart, and the user who turns alerts off."""
+
+    def __init__(self, args: argparse.Namespace, env: dict[str, str], work: Path, bot: subprocess.Popen):
+        self.args, self.env, self.work, self.bot = args, env, work, bot
+        self.log: list[str] = []
+        self.times: list[float] = []
+        self.memory: dict[str, int] = {}
+        self.off_at: float | None = None
+        self.syncs = 0
+
+    def run(self, catalogue: Catalogue, fake: FakeTelegram, postgres: Postgres, started: float) -> None:
+        rng, quiet_until = random.Random(0), time.time()
+        end = quiet_until + 60 * self.args.minutes
+        plan = {"kill": quiet_until + 0.25 * (end - quiet_until), "off": quiet_until + 0.4 * (end - quiet_until),
+                "postgres": quiet_until + 0.5 * (end - quiet_until)}
+        restarted_at, next_sync, syncing = started, time.time(), None
+        while time.time() < end:
+            now = time.time()
+            if now >= next_sync and (syncing is None or not syncing.is_alive()):
+                catalogue.change(rng, saved_products(postgres.url))
+                syncing = threading.Thread(target=catalogue.sync, args=(self.syncs % 2 == 1,), daemon=True)
+                syncing.start()
+                self.syncs, next_sync = self.syncs + 1, max(next_sync + self.args.sync_every, now)
+            if plan.get("kill", end) <= now:
+                plan.pop("kill")
+                self.bot.kill()
+                self.bot.wait()
+                self.times.append(time.time())
+                self.bot, self.log, _ = start_bot(self.env, str(self.work))
+                restarted_at = time.time()
+            if plan.get("postgres", end) <= now:
+                plan.pop("postgres")
+                self.times.append(time.time())
+                postgres.restart()
+            if plan.get("off", end) <= now:
+                plan.pop("off")
+                fake.message(OFF_USER, text="/alerts off", entities=[{"type": "bot_command", "offset": 0, "length": 7}])
+                self.off_at = time.monotonic() + 5  # an alert claimed just before may still be on its way
+            if not self.memory and time.time() - restarted_at > 300:
+                self.memory = {"after_5_min_mb": rss_mb(self.bot.pid)["rss_mb"]}
+            time.sleep(1)
+        if syncing is not None:
+            syncing.join()
+
+
 def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    rng = random.Random(0)
     server, postgres, fake = FeedServer().start(), Postgres(binaries()).start(), FakeTelegram().start()
-    catalogue = Catalogue(server, args.products, work / "idx")
-    catalogue.build()
-    assert not catalogue.failures, catalogue.failures
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, "PYTHONPATH": str(ROOT),
-           "INDEX_DIR": str(work / "idx"), "STATE_DIR": str(work / "state"), "STATE_URL": postgres.url,
-           "RATE_LIMIT_PER_MINUTE": "0", "HEALTH_PORT": str(free_port()), "LOG_LEVEL": "INFO"}
-    bot, log, _ = start_bot(env, str(work))
-    photos = [(flatlay_jpeg((1280, 960), seed), (1280, 960)) for seed in range(3)] + list(other_photos().values())
-    traffic = Traffic(fake, photos)
-    traffic.save_all(OFF_USER)
-    started = time.time()
-    traffic.run(range(1000, 1000 + args.users_pool))
-    time.sleep(60 * args.quiet_minutes)
-    quiet_until, faults, memory, off_at = time.time(), [], {}, None
-    end = quiet_until + 60 * args.minutes
-    restarted_at, syncs = time.time() - 60 * args.quiet_minutes, 0
-    plan = {"kill": quiet_until + 0.25 * (end - quiet_until), "postgres": quiet_until + 0.5 * (end - quiet_until),
-            "off": quiet_until + 0.4 * (end - quiet_until)}
-    next_sync = time.time()
-    while time.time() < end:
-        now = time.time()
-        if now >= next_sync:
-            catalogue.change(rng, saved_products(postgres.url))
-            catalogue.sync(with_add=syncs % 2 == 1)
-            syncs, next_sync = syncs + 1, next_sync + args.sync_every
-        if "kill" in plan and now >= plan["kill"]:
-            plan.pop("kill")
-            bot.kill()
-            bot.wait()
-            faults.append(time.time())
-            bot, log, _ = start_bot(env, str(work))
-            restarted_at = time.time()
-        if "postgres" in plan and now >= plan["postgres"]:
-            plan.pop("postgres")
-            faults.append(time.time())
-            postgres.restart()
-        if "off" in plan and now >= plan["off"]:
-            plan.pop("off")
-            fake.message(OFF_USER, text="/alerts off", entities=[{"type": "bot_command", "offset": 0, "length": 7}])
-            off_at = time.monotonic() + 5  # an alert claimed just before may still be on its way
-        if not memory and time.time() - restarted_at > 300:
-            memory = {"after_5_min_mb": rss_mb(bot.pid)["rss_mb"]}
-        time.sleep(1)
-    traffic.stop()
-    time.sleep(30)  # the last alerts go out
-    memory["end_mb"] = rss_mb(bot.pid)["rss_mb"]
-    bot.terminate()
-    bot.wait(60)
-    result = {"minutes": args.minutes, "quiet_minutes": args.quiet_minutes, "products": args.products,
-              "syncs": syncs, "adds": len(catalogue.added), "writer_failures": catalogue.failures,
-              "missing_changes": catalogue.missing(), "memory": memory,
-              **latency_summary(traffic.sent, quiet_until, faults), **alerts_check(fake, off_at),
-              "seconds": round(time.time() - started), "bot_errors": errors(log)}
-    fake.stop()
-    server.stop()
-    postgres.stop()
-    return result
+    bot, faults = None, None
+    try:
+        catalogue = Catalogue(server, args.products, work / "idx")
+        catalogue.build()
+        assert not catalogue.failures, catalogue.failures
+        env = {**os.environ, "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url,
+               "PYTHONPATH": str(ROOT), "INDEX_DIR": str(work / "idx"), "STATE_DIR": str(work / "state"),
+               "STATE_URL": postgres.url, "RATE_LIMIT_PER_MINUTE": "0", "HEALTH_PORT": str(free_port())}
+        bot, log, _ = start_bot(env, str(work))
+        photos = [(flatlay_jpeg((1280, 960), seed), (1280, 960)) for seed in range(3)] + list(other_photos().values())
+        traffic = Traffic(fake, photos)
+        traffic.save_all(OFF_USER)
+        started = time.time()
+        traffic.run(range(1000, 1000 + args.users_pool))
+        time.sleep(60 * args.quiet_minutes)
+        quiet_until, faults = time.time(), Faults(args, env, work, bot)
+        faults.log = log
+        faults.run(catalogue, fake, postgres, started)
+        traffic.stop()
+        time.sleep(30)  # the last alerts go out
+        faults.memory["end_mb"] = rss_mb(faults.bot.pid)["rss_mb"]
+        return {"minutes": args.minutes, "quiet_minutes": args.quiet_minutes, "products": args.products,
+                "syncs": faults.syncs, "adds": len(catalogue.added), "writer_failures": catalogue.failures,
+                "missing_changes": catalogue.missing(), "memory": faults.memory,
+                **latency_summary(traffic.sent, quiet_until, faults.times), **alerts_check(fake, faults.off_at),
+                "seconds": round(time.time() - started), "bot_errors": errors(faults.log)}
+    finally:
+        for process in (bot, faults.bot if faults else None):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(60)
+        fake.stop()
+        server.stop()
+        postgres.stop()
 
 
 def run(argv: list[str]) -> dict[str, Any]:

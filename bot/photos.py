@@ -160,8 +160,8 @@ async def offer_items(context: ContextTypes.DEFAULT_TYPE, services: Services, ch
     services.pictures.keep(look.id, thumbnail)
     await services.state.remember_vector(look.id, photo.first, recommendation.vector)
     hits = recommendation.hits
-    query = await services.state.new_query(user_id, recommendation.vector, caption.filters, [], [h.id for h in hits],
-                                     look.id, photo.first)
+    query = await services.state.new_query(user_id, recommendation.vector, caption.filters, [],
+                                           [h.id for h in hits], look.id, photo.first)
     await send_buttons(context, chat_id, query, 0, len(hits), item_title(query, look, len(hits), _), _, look)
 
 

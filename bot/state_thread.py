@@ -1,5 +1,7 @@
-"""The state as handlers and background tasks use it: each call awaited, run on the state's own thread, so a slow
-PostgreSQL or disk stalls no user's photo; one thread, because one connection serves one statement at a time."""
+"""The state as handlers and background tasks use it: each call awaited, run on the state's own thread, so the event
+loop never waits on PostgreSQL or the disk. One thread, because one connection serves one statement at a time: a
+slow statement delays the state calls queued behind it (on PostgreSQL for STATEMENT_TIMEOUT at most), never the
+loop, /healthz, or a photo's search."""
 
 from __future__ import annotations
 

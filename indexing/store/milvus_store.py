@@ -8,7 +8,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ class MilvusStore:
     # reading
 
     def query(self, where: str, fields: Sequence[str]) -> list[dict[str, Any]]:
-        return retried(self.milvus.query, self.name, filter=where, output_fields=list(fields), **READ)
+        return self.read(self.milvus.query, filter=where, output_fields=list(fields), **READ)
 
     def rows_of_products(self, product_ids: Sequence[str], fields: Sequence[str]) -> list[dict[str, Any]]:
         """Every row of these products (in one query per 500 of them)."""
@@ -190,6 +190,16 @@ class MilvusStore:
     def where(self, filters: Mapping[str, Sequence[str]], exclude: Iterable[str]) -> str:
         return milvus_filter(spell(self._facets, filters), list(exclude))
 
+    def read(self, call: Callable[..., Any], **kwargs: Any) -> Any:
+        """A query or search of the collection. One that still fails after its retries is tried once more after
+        loading the collection again: a Milvus that restarted holds it released, and a bot holding this store
+        would otherwise fail every search until its restart."""
+        try:
+            return retried(call, self.name, **kwargs)
+        except FashionIndexError:
+            retried(self.milvus.load_collection, self.name)
+            return retried(call, self.name, **kwargs)
+
     def search(self, query: np.ndarray, k: int = 5, *, exclude: Iterable[str] = (),
                filters: Mapping[str, Sequence[str]] | None = None, collapse_duplicates: bool = True) -> list[Hit]:
         """The k nearest products, each by its nearest photo; filters, stock and exclusions are Milvus's filter.
@@ -203,7 +213,7 @@ class MilvusStore:
         while True:
             limit = min(n, SEARCH_LIMIT)
             params = {key: max(value, limit) if key == "ef" else value for key, value in self.index["search"].items()}
-            found = retried(self.milvus.search, self.name, data=[q.tolist()], limit=limit, filter=where,
+            found = self.read(self.milvus.search, data=[q.tolist()], limit=limit, filter=where,
                             output_fields=FIELDS, search_params={"params": params}, **READ)[0]
             hits = self.distinct(found, k, collapse_duplicates)
             if len(hits) == k or len(found) < limit or limit == SEARCH_LIMIT:
