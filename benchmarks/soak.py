@@ -257,13 +257,18 @@ def errors(log: list[str]) -> list[str]:
     return found
 
 
-def alerts_check(fake: FakeTelegram, off_at: float | None) -> dict[str, Any]:
-    """Each alert Telegram accepted, by user and product line: sent once; none to OFF_USER after "off"."""
+def alerts_check(fake: FakeTelegram, url: str, off_at: float | None) -> dict[str, Any]:
+    """The alerts Telegram accepted against the queue's rows: as many as were marked sent (none twice: a product
+    that got cheaper twice has two rows), none still waiting, none to OFF_USER after "off"."""
+    import psycopg
+
     sent = [r for r in fake.seen("sendPhoto") if r.response and "saved it earlier" in r.text]
-    counts = Counter((r.chat_id, r.text.splitlines()[0]) for r in sent)
+    with psycopg.connect(url, connect_timeout=10) as db:
+        marked, waiting = db.execute("SELECT count(*) FILTER (WHERE sent IS NOT NULL), "
+                                     "count(*) FILTER (WHERE sent IS NULL) FROM alerts").fetchone()
     after_off = [r for r in sent if r.chat_id == OFF_USER and off_at is not None and r.at > off_at]
-    return {"alerts_sent": len(sent), "alerts_twice": sum(1 for n in counts.values() if n > 1),
-            "alerts_after_off": len(after_off)}
+    return {"alerts_delivered": len(sent), "alerts_marked_sent": marked, "alerts_waiting": waiting,
+            "alerts_delivered_twice": len(sent) - marked, "alerts_after_off": len(after_off)}
 
 
 def latency_summary(sent: list[dict[str, Any]], quiet_until: float, faults: list[float]) -> dict[str, Any]:
@@ -351,7 +356,8 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         return {"minutes": args.minutes, "quiet_minutes": args.quiet_minutes, "products": args.products,
                 "syncs": faults.syncs, "adds": len(catalogue.added), "writer_failures": catalogue.failures,
                 "missing_changes": catalogue.missing(), "memory": faults.memory,
-                **latency_summary(traffic.sent, quiet_until, faults.times), **alerts_check(fake, faults.off_at),
+                **latency_summary(traffic.sent, quiet_until, faults.times),
+                **alerts_check(fake, postgres.url, faults.off_at),
                 "seconds": round(time.time() - started), "bot_errors": errors(faults.log)}
     finally:
         for process in (bot, faults.bot if faults else None):
