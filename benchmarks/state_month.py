@@ -73,7 +73,6 @@ def photo(store: Store, user: int, items: list[dict[str, Any]], rng: np.random.G
     """What one photo, and what its user then taps, does to the state."""
     vector = rng.standard_normal(2048).astype(np.float32)
     look = store.new_look(f"file-{user}-{rng.integers(1 << 30)}", (360, 480), items, 0, False, {})
-    store.remember_vector(look.id, 0, vector)
     query = store.new_query(user, vector, {}, [], [str(i) for i in rng.integers(0, PRODUCTS, 5)], look.id, 0)
     if hasattr(store, "record_served"):
         store.record_served(user, 0.8)
@@ -83,8 +82,7 @@ def photo(store: Store, user: int, items: list[dict[str, Any]], rng: np.random.G
         assert again is not None
         store.extend_shown(again, [str(i) for i in rng.integers(0, PRODUCTS, 5)])
     elif roll < 0.43:
-        store.remember_vector(look.id, 1, vector[::-1].copy())
-        store.new_query(user, vector, {}, [], ["1"], look.id, 1)
+        store.new_query(user, vector[::-1].copy(), {}, [], ["1"], look.id, 1)
     elif roll < 0.45:
         store.record_feedback({"user": user, "query": query.id, "page": 0, "vote": "up"})
 

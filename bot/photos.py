@@ -158,8 +158,7 @@ async def offer_items(context: ContextTypes.DEFAULT_TYPE, services: Services, ch
     look = await services.state.new_look(file_id, photo.size, [item.to_record() for item in items],
                                          finding.searched, finding.packshot, caption.filters)
     services.pictures.keep(look.id, thumbnail)
-    await services.state.remember_vector(look.id, photo.first, recommendation.vector)
-    hits = recommendation.hits
+    hits = recommendation.hits  # the query keeps the searched item's vector as the look's, for later taps
     query = await services.state.new_query(user_id, recommendation.vector, caption.filters, [],
                                            [h.id for h in hits], look.id, photo.first)
     await send_buttons(context, chat_id, query, 0, len(hits), item_title(query, look, len(hits), _), _, look)
@@ -175,7 +174,7 @@ async def say_nothing_similar(context: ContextTypes.DEFAULT_TYPE, services: Serv
                               user_id: int | None, recommendation: Recommendation, caption: CaptionFilters,
                               _: Language) -> None:
     """Nothing similar: say so, with the nearest products one tap away (the query is kept for that tap)."""
-    hits = recommendation.hits
+    hits = recommendation.hits  # the query keeps the searched item's vector as the look's, for later taps
     query = await services.state.new_query(user_id, recommendation.vector, caption.filters, [], [h.id for h in hits])
     button = InlineKeyboardButton(_.button(_("Show the nearest anyway")), callback_data=callbacks.nearest(query.id))
     await message.reply_text(_(NOTHING_SIMILAR), reply_markup=InlineKeyboardMarkup([[button]]))
