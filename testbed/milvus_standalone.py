@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
+import socket
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,24 @@ def namespaced(command: list[str], env: dict[str, str] | None = None) -> list[st
     return ["unshare", "-rn", "sh", "-c", f"ip link set lo up && {assigned} exec {shlex.join(command)}"]
 
 
+def running(pid: int) -> bool:
+    """Whether the process is alive (not gone, not a zombie waiting to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def free(port: int) -> bool:
+    """Whether the port can be bound as the package binds it (no SO_REUSEADDR)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 class MilvusStandalone:
     def __init__(self, settings: Mapping[str, str] | None = None) -> None:
         """settings: milvus.yaml keys to change, dotted (`dataCoord.segment.maxSize`)."""
@@ -57,8 +78,28 @@ class MilvusStandalone:
         for key, value in self.settings.items():
             self.server.config.set(key, value)
         self.server.start()
+        # The package chooses its ports afresh at each start, and would move a restarted server to the next free
+        # port while the old one lingers: pinned, a restart comes back where its clients (and etcd) expect it.
+        config = self.server.config
+        config.configs.update({key: value[1] for key, value in config.configurable_items.items()
+                               if key.endswith("_port")})
         self.spec = f"milvus://127.0.0.1:{self.server.listen_port}/fashion"
         return self
+
+    def restart(self, grace: float = 60) -> None:
+        """Stop the server as an operator does (SIGTERM, then wait for it: the package's own stop kills it after
+        1 s, before it has left etcd), and start it again on its data and ports."""
+        pid = self.server.server_proc.pid
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while running(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.server.stop()  # reaps it (or kills it, past the grace) and closes its log files
+        # Its ports linger in TIME_WAIT for up to a minute, and the package binds them without SO_REUSEADDR.
+        ports = [int(port) for key, port in self.server.config.configs.items() if key.endswith("_port")]
+        while not all(free(port) for port in ports) and time.monotonic() < deadline + 120:
+            time.sleep(1)
+        self.server.start()
 
     def stop(self) -> None:
         if self.server is not None:

@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 INDEXING_TIMEOUT = 4 * 3600.0  # seconds; HNSW over 1M photos on 2 cores takes about an hour
 
 FIELDS = ["id", "image", "photo", "meta"]
-# Reads see this process's own writes, and others' within about a second; Strong would wait for the next time
-# tick on every read (~200 ms each on Milvus 2.3 standalone, seconds per album).
+# Reads see others' writes within about a second (a writer's commit waits until they are applied: settled_count);
+# Strong would wait for the next time tick on every read (~200 ms each on Milvus 2.3 standalone, seconds per album).
 READ = {"consistency_level": "Session"}
 COUNTS_TTL = 10.0  # seconds a count is reused: /stats and health ask often, the catalogue changes seldom
 FACETS = "fashion.facets"
@@ -282,7 +282,14 @@ class MilvusStore:
         facets = facets_of([*change.added, *({"meta": m} for m in change.updated.values())], self._facets)
         retried(self.milvus.alter_collection_properties, self.name, properties={FACETS: json.dumps(facets)})
         self._counts.clear()
-        return {"count": self.count}
+        return {"count": self.settled_count()}
+
+    def settled_count(self) -> int:
+        """The row count once the server has applied every write made so far. A Strong read waits for that, and
+        from then on every reader's reads include them: without it, a Milvus 2.3 that is settling after a restart
+        showed a product deleted a moment before to the very process that deleted it (a Session read)."""
+        return int(self.read(self.milvus.query, filter="", output_fields=["count(*)"],
+                             consistency_level="Strong")[0]["count(*)"])
 
     @functools.cached_property
     def partial_updates(self) -> bool:
