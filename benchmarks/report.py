@@ -32,6 +32,8 @@ TITLES = {
     "state-month-postgresql": "The same month on PostgreSQL (a VACUUM at the end of each simulated day)",
     "soak": "Faults over time: steady traffic, a feed sync every 5 minutes with adds alongside, the bot killed "
             "with -9, PostgreSQL restarted",
+    "soak-5min": "The same for 5 minutes, a sync every minute",
+    "soak-milvus": "The same with the catalogue in a Milvus 2.3 standalone server, which is restarted too",
 }
 
 

@@ -1,6 +1,7 @@
 """Faults over time: a shop's bot under steady use while its catalogue syncs and it is killed, its state restarted.
 
     python -m benchmarks soak [--minutes 60] [--products 44072] [--sync-every 300] [--quiet-minutes 3]
+    unshare -n sh -c 'ip link set lo up && FASHION_LOOPBACK_ONLY=1 python -m benchmarks soak --store milvus'
 
 A feed of catalogue products (one photo each, served on loopback) makes the index, synced once so that every photo
 is downloaded and cached as a real sync does (its vectors random: this measures faults, not search quality); one bot
@@ -9,7 +10,9 @@ a time send photos (packshots, flat-lays, screenshots, people), press "show 5 mo
 same traffic while every --sync-every seconds about 1% of the products change (cheaper, out of stock, back in stock)
 and `fashion-index sync` runs, with a `fashion-index add` of a new product started alongside every other sync; a
 quarter of the way in the bot is killed with -9 and started again, half way PostgreSQL is restarted. One user turns
-alerts off along the way.
+alerts off along the way. With --store milvus the catalogue is in a Milvus 2.3 standalone server (the `milvus`
+package's, which listens on every interface: run it in a loopback-only namespace, as above), restarted three
+quarters of the way.
 
 Checked at the end: every photo answered (an album, "busy" or "nothing similar"), every change of every sync and
 add in the index, every alert sent once and none to the user after "off"; the bot's memory and the p95 of photo to
@@ -37,20 +40,23 @@ from PIL import Image, ImageOps
 
 from benchmarks.bot_latency import flatlay_jpeg, other_photos, start_bot
 from benchmarks.common import DATASET, ROOT, p, rss_mb
+from benchmarks.soak_traffic import Traffic
 from indexing import Index, KerasEmbedder, Weights
 from indexing.extract.embedder import DIM, l2_normalize, probe_images
 from indexing.sources.build import export_extractor
 from indexing.sources.download import FEED_IMAGES
 from indexing.sources.feeds import read_feed
 from indexing.store.files import write_index
+from indexing.store.milvus import parse_store
 from testbed.fake_telegram import FakeTelegram
 from testbed.feed_server import FeedServer
+from testbed.milvus_standalone import MilvusStandalone
 from testbed.postgres import Postgres, binaries, free_port
 from testbed.shop import Product, Shop
 
 OFF_USER = 999  # saves products, then turns alerts off
+AGAIN_AFTER = 30.0  # seconds before a writer that failed is run again
 FAULT_WINDOW = 60.0  # seconds after a fault whose photos are left out of the latency comparison
-ANSWERS = ("sendMediaGroup", "sendMessage", "sendPhoto")
 
 
 def writer(*argv: str) -> list[str]:
@@ -58,101 +64,11 @@ def writer(*argv: str) -> list[str]:
     return ["nice", "-n", "10", sys.executable, "-m", "indexing", *argv]
 
 
-def buttons(message: dict[str, Any]) -> dict[str, str]:
-    rows = (message or {}).get("reply_markup", {}).get("inline_keyboard", [])
-    return {b["text"]: b.get("callback_data", "") for row in rows for b in row}
-
-
-class Traffic:
-    """Users, one to four at a time, each waiting for its answer before its next step."""
-
-    def __init__(self, fake: FakeTelegram, photos: list[tuple[bytes, tuple[int, int]]]):
-        self.fake, self.photos = fake, photos
-        self.sent: list[dict[str, Any]] = []  # one per photo: user, time, latency or None
-        self.saved: set[tuple[int, str]] = set()
-        self.stopping = threading.Event()
-        self.lock = threading.Lock()
-
-    def answers(self, user: int) -> int:
-        return len(self.fake.seen(ANSWERS, chat_id=user))
-
-    def photo(self, user: int) -> dict[str, Any] | None:
-        data, size = random.choice(self.photos)
-        before = len(self.fake.seen("sendMediaGroup", chat_id=user))
-        before_any = self.answers(user)
-        pushed, at = time.monotonic(), time.time()
-        self.fake.send_photo(user, data, width=size[0], height=size[1])
-        deadline = pushed + 180
-        while time.monotonic() < deadline:
-            albums = self.fake.seen("sendMediaGroup", chat_id=user)
-            if len(albums) > before:
-                record = {"user": user, "at": at, "latency": albums[-1].at - pushed}
-                break
-            if self.answers(user) > before_any and not self.fake.seen("sendMediaGroup", chat_id=user)[before:]:
-                last = self.fake.seen(ANSWERS, chat_id=user)[-1]
-                if last.method == "sendMessage":  # busy, or nothing similar: an answer too
-                    record = {"user": user, "at": at, "latency": None, "said": last.text[:60]}
-                    break
-            time.sleep(0.05)
-        else:
-            record = {"user": user, "at": at, "latency": None, "dropped": True}
-        with self.lock:
-            self.sent.append(record)
-        return record
-
-    def session(self, user: int) -> None:
-        record = self.photo(user)
-        if not record or record.get("latency") is None:
-            return
-        time.sleep(1.0)  # the buttons message follows the album
-        menus = [r for r in self.fake.seen("sendPhoto", chat_id=user) if r.response and buttons(r.response)]
-        if not menus:
-            return
-        keys = buttons(menus[-1].response)
-        roll = random.random()
-        if roll < 0.3 and "♡ #1" in keys:
-            self.fake.press(user, menus[-1].response, keys["♡ #1"])
-            with self.lock:
-                self.saved.add((user, keys["♡ #1"]))
-        elif roll < 0.6:
-            more = next((data for text, data in keys.items() if data.startswith("more|")), None)
-            if more:
-                self.fake.press(user, menus[-1].response, more)
-        elif roll < 0.7:
-            self.fake.message(user, text="/saved", entities=[{"type": "bot_command", "offset": 0, "length": 6}])
-        time.sleep(1.0)
-
-    def save_all(self, user: int) -> None:
-        """A photo, then ♡ on every product of its album."""
-        self.photo(user)
-        time.sleep(2)
-        menus = [r for r in self.fake.seen("sendPhoto", chat_id=user) if r.response and buttons(r.response)]
-        for text, data in buttons(menus[-1].response).items() if menus else ():
-            if text.startswith("♡"):
-                self.fake.press(user, menus[-1].response, data)
-
-    def run(self, users: range) -> None:
-        def worker(n: int) -> None:
-            while not self.stopping.is_set():
-                self.session(random.choice(users))
-                time.sleep(random.uniform(0, 2) * n)  # 1-4 at a time: the workers' pauses differ
-
-        threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(4)]
-        for thread in threads:
-            thread.start()
-        self.threads = threads
-
-    def stop(self) -> None:
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(240)
-
-
 class Catalogue:
     """The shop's feed and the index; each sync changes about 1% of the products, some adds run alongside."""
 
-    def __init__(self, server: FeedServer, count: int, index: Path):
-        self.shop, self.index = Shop(server), index
+    def __init__(self, server: FeedServer, count: int, index: Path, store: str | None = None):
+        self.shop, self.index, self.store = Shop(server), index, store
         files = sorted((DATASET / "images").glob("*.jpg"), key=lambda f: int(f.stem))
         self.spare = files[count:] or files[:100]  # the whole catalogue in the feed: adds mirror its photos
         self.photos: dict[str, bytes] = {}
@@ -164,6 +80,7 @@ class Catalogue:
                 "price": "1000.00 INR", "availability": "in stock", "brand": "Acme"})
         self.added: list[str] = []
         self.failures: list[str] = []
+        self.windows: list[tuple[float, float]] = []  # (start, end) of each sync
 
     def build(self) -> None:
         """The index as a sync leaves it, with random vectors in place of the embedding of 44k photos (40 minutes
@@ -176,7 +93,7 @@ class Catalogue:
                 for product in products]
         vectors = l2_normalize(np.random.default_rng(0).standard_normal((len(rows), DIM), dtype=np.float32))
         write_index(self.index, vectors=vectors, products=rows, fingerprint=embedder.fingerprint,
-                    probe=embedder.embed(probe_images()),
+                    probe=embedder.embed(probe_images()), store=parse_store(self.store) if self.store else None,
                     extra={"source": {"feed": feed, "columns": {}}, "columns": sorted({c for r in rows
                                                                                       for c in r["meta"]})})
         export_extractor(self.index, embedder)
@@ -208,19 +125,28 @@ class Catalogue:
         return photo
 
     def sync(self, with_add: bool) -> None:
-        feed = self.shop.feed()
-        runs = [subprocess.Popen(writer("sync", "--index", str(self.index), "--feed", feed, "--quiet"),
-                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
+        """A sync, and an `add` alongside if with_add. A writer that fails (its Milvus restarting) says so in one
+        line and exits 1; it is run again after AGAIN_AFTER seconds, as cron's next run or the operator would."""
+        commands = [writer("sync", "--index", str(self.index), "--feed", self.shop.feed(), "--quiet")]
         if with_add:
             photo = self.new_product()
             self.added.append(photo.stem)
-            runs.append(subprocess.Popen(writer("add", "--index", str(self.index), "--images",
-                                                 str(photo), "--quiet"), cwd=ROOT, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, text=True))
-        for run in runs:
-            _, err = run.communicate(timeout=3600)
-            if run.returncode:
-                self.failures.append(err.strip()[-300:])
+            commands.append(writer("add", "--index", str(self.index), "--images", str(photo), "--quiet"))
+        pending, started = commands, time.time()
+        for _attempt in range(8):
+            runs = [(command, subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                               text=True)) for command in pending]
+            pending = []
+            for command, run in runs:
+                err = run.communicate(timeout=3600)[1]
+                if run.returncode:
+                    self.failures.append(f"{command[6]}: {err.strip()[-300:]}")
+                    pending.append(command)
+            if not pending:
+                self.windows.append((started, time.time()))
+                return
+            time.sleep(AGAIN_AFTER)
+        self.failures.append(f"given up after 8 tries: {[command[6] for command in pending]}")
 
     def missing(self) -> list[str]:
         """Every change of every sync and add that the index does not hold."""
@@ -271,11 +197,21 @@ def alerts_check(fake: FakeTelegram, url: str, off_at: float | None) -> dict[str
             "alerts_delivered_twice": len(sent) - marked, "alerts_after_off": len(after_off)}
 
 
-def latency_summary(sent: list[dict[str, Any]], quiet_until: float, faults: list[float]) -> dict[str, Any]:
+def latency_summary(sent: list[dict[str, Any]], quiet_until: float, faults: list[tuple[float, float]],
+                    syncs: list[tuple[float, float]]) -> dict[str, Any]:
+    """faults: (start, end) of each; photos from its start to FAULT_WINDOW after its end are left out. syncs:
+    (start, end) of each sync, to tell the photos answered while one ran from the others."""
     quiet = [r["latency"] for r in sent if r["latency"] is not None and r["at"] < quiet_until]
-    steady = [r["latency"] for r in sent if r["latency"] is not None and r["at"] >= quiet_until
-              and not any(0 <= r["at"] - f < FAULT_WINDOW for f in faults)]
-    return {"photos": len(sent), "albums": sum(r["latency"] is not None for r in sent),
+    steady = [r for r in sent if r["latency"] is not None and r["at"] >= quiet_until
+              and not any(start <= r["at"] < end + FAULT_WINDOW for start, end in faults)]
+    during = [r["latency"] for r in steady if any(start <= r["at"] < end for start, end in syncs)]
+    between = [r["latency"] for r in steady if not any(start <= r["at"] < end for start, end in syncs)]
+    steady = [r["latency"] for r in steady]
+    return {"steady_p95_during_syncs_s": round(p(during, 95) / 1000, 3) if during else None,
+            "steady_p95_between_syncs_s": round(p(between, 95) / 1000, 3) if between else None,
+            "share_of_time_syncing": round(sum(end - start for start, end in syncs if start >= quiet_until)
+                                           / max(1.0, time.time() - quiet_until), 3),
+            "photos": len(sent), "albums": sum(r["latency"] is not None for r in sent),
             "told": Counter(r.get("said", "")[:40] for r in sent if "said" in r),
             "dropped": sum(bool(r.get("dropped")) for r in sent),
             "quiet_p95_s": round(p(quiet, 95) / 1000, 3) if quiet else None,
@@ -285,12 +221,13 @@ def latency_summary(sent: list[dict[str, Any]], quiet_until: float, faults: list
 
 class Faults:
     """The soak's timeline after the quiet phase: syncs (in a thread, so the faults keep their time), the kill,
-    the PostgreSQL restart, and the user who turns alerts off."""
+    the PostgreSQL restart, the Milvus restart (if the catalogue is in Milvus), and the user who turns alerts off."""
 
-    def __init__(self, args: argparse.Namespace, env: dict[str, str], work: Path, bot: subprocess.Popen):
-        self.args, self.env, self.work, self.bot = args, env, work, bot
+    def __init__(self, args: argparse.Namespace, env: dict[str, str], work: Path, bot: subprocess.Popen,
+                 milvus: MilvusStandalone | None = None):
+        self.args, self.env, self.work, self.bot, self.milvus = args, env, work, bot, milvus
         self.log: list[str] = []
-        self.times: list[float] = []
+        self.times: list[tuple[float, float]] = []
         self.memory: dict[str, int] = {}
         self.off_at: float | None = None
         self.syncs = 0
@@ -299,7 +236,8 @@ class Faults:
         rng, quiet_until = random.Random(0), time.time()
         end = quiet_until + 60 * self.args.minutes
         plan = {"kill": quiet_until + 0.25 * (end - quiet_until), "off": quiet_until + 0.4 * (end - quiet_until),
-                "postgres": quiet_until + 0.5 * (end - quiet_until)}
+                "postgres": quiet_until + 0.5 * (end - quiet_until),
+                **({"milvus": quiet_until + 0.75 * (end - quiet_until)} if self.milvus else {})}
         restarted_at, next_sync, syncing = started, time.time(), None
         while time.time() < end:
             now = time.time()
@@ -312,13 +250,17 @@ class Faults:
                 plan.pop("kill")
                 self.bot.kill()
                 self.bot.wait()
-                self.times.append(time.time())
                 self.bot, self.log, _ = start_bot(self.env, str(self.work))
                 restarted_at = time.time()
+                self.times.append((now, restarted_at))
             if plan.get("postgres", end) <= now:
                 plan.pop("postgres")
-                self.times.append(time.time())
                 postgres.restart()
+                self.times.append((now, time.time()))
+            if plan.get("milvus", end) <= now and self.milvus:
+                plan.pop("milvus")
+                self.milvus.restart()
+                self.times.append((now, time.time()))
             if plan.get("off", end) <= now:
                 plan.pop("off")
                 fake.message(OFF_USER, text="/alerts off", entities=[{"type": "bot_command", "offset": 0, "length": 7}])
@@ -331,10 +273,11 @@ class Faults:
 
 
 def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    milvus = MilvusStandalone().start() if args.store == "milvus" else None
     server, postgres, fake = FeedServer().start(), Postgres(binaries()).start(), FakeTelegram().start()
     bot, faults = None, None
     try:
-        catalogue = Catalogue(server, args.products, work / "idx")
+        catalogue = Catalogue(server, args.products, work / "idx", milvus.spec if milvus else None)
         catalogue.build()
         assert not catalogue.failures, catalogue.failures
         env = {**os.environ, "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url,
@@ -347,16 +290,19 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         started = time.time()
         traffic.run(range(1000, 1000 + args.users_pool))
         time.sleep(60 * args.quiet_minutes)
-        quiet_until, faults = time.time(), Faults(args, env, work, bot)
+        quiet_until, faults = time.time(), Faults(args, env, work, bot, milvus)
         faults.log = log
         faults.run(catalogue, fake, postgres, started)
         traffic.stop()
         time.sleep(30)  # the last alerts go out
         faults.memory["end_mb"] = rss_mb(faults.bot.pid)["rss_mb"]
-        return {"minutes": args.minutes, "quiet_minutes": args.quiet_minutes, "products": args.products,
+        return {"store": args.store, "minutes": args.minutes, "quiet_minutes": args.quiet_minutes,
+                "products": args.products,
+                "faults_s": [[round(t - started) for t in window] for window in faults.times],
                 "syncs": faults.syncs, "adds": len(catalogue.added), "writer_failures": catalogue.failures,
                 "missing_changes": catalogue.missing(), "memory": faults.memory,
-                **latency_summary(traffic.sent, quiet_until, faults.times),
+                **latency_summary(traffic.sent, quiet_until, faults.times, catalogue.windows),
+                "dropped_at_s": [round(r["at"] - started) for r in traffic.sent if r.get("dropped")],
                 **alerts_check(fake, postgres.url, faults.off_at),
                 "seconds": round(time.time() - started), "bot_errors": errors(faults.log)}
     finally:
@@ -367,6 +313,8 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         fake.stop()
         server.stop()
         postgres.stop()
+        if milvus:
+            milvus.stop()
 
 
 def run(argv: list[str]) -> dict[str, Any]:
@@ -376,8 +324,10 @@ def run(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--products", type=int, default=44_072)
     parser.add_argument("--sync-every", type=float, default=300)
     parser.add_argument("--users-pool", type=int, default=200)
+    parser.add_argument("--store", choices=("folder", "milvus"), default="folder")
+    parser.add_argument("--out", help="the results' name (benchmarks/results/OUT.json; default soak, soak-milvus)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         result = soak(args, Path(tmp))
     print(json.dumps(result, indent=2, default=str))
-    return {"soak": result}
+    return {args.out or ("soak" if args.store == "folder" else "soak-milvus"): result}

@@ -77,13 +77,14 @@ async def post_init(application: Application) -> None:
         store=store,
         vocabulary=Vocabulary(index.facets()),
         limiter=RateLimiter(settings.rate_limit_per_minute),
-        metrics=Metrics(lambda: recommender.pending, lambda: recommender.index.product_count,
+        metrics=Metrics(lambda: recommender.pending, lambda: services.health.products or 0,
                         lambda: recommender.index.manifest.get("generation", 0),
                         build_info(index.fingerprint, embedder.runtime)),
     )
     if isinstance(store, PostgresStore):
         services.stats = SharedStats(services.state)
     application.bot_data["services"] = services
+    services.health.products = index.product_count
     services.alerts = AlertSender(application.bot, services.state, lambda: services.index,
                                   settings.alerts_per_second)
     services.alerts.start()
@@ -96,10 +97,10 @@ async def post_init(application: Application) -> None:
     application.bot_data["housekeeping"] = asyncio.create_task(
         keep_house(services.state, services.limiter), name="housekeeping")
     application.bot_data["watchdog"] = asyncio.create_task(
-        watch(services.state, recommender, services.health), name="watchdog")
+        watch(services.state, recommender, services.health, lambda: services.index.product_count), name="watchdog")
     application.bot_data["health"] = await serve_health(
         settings.health_listen, settings.health_port,
-        lambda: services.health.answer({"products": services.index.product_count,
+        lambda: services.health.answer({"products": services.health.products,
                                         "generation": services.index.manifest.get("generation", 0),
                                         "queries": services.stats.queries}),
         services.metrics.render if services.metrics and services.metrics.available else None,

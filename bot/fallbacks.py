@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 
 from bot.i18n import N_
 from bot.language_menu import user_language
+from indexing.errors import StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ NOT_AN_IMAGE = N_("That file isn't an image I can use. Please send a photo (JPEG
 UNSUPPORTED = N_("I can only work with photos. Please send a picture of the clothing you're looking for.")
 UNKNOWN_COMMAND = N_("I don't know that command. Try /help.")
 SORRY = N_("Sorry, something went wrong on my side. Please try again in a moment.")
+CATALOGUE_DOWN = N_("The catalogue can't be searched right now. Please try again in a few minutes.")
 
 
 def replying(text: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
@@ -37,17 +39,23 @@ on_unknown_command = replying(UNKNOWN_COMMAND)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log the traceback for the operator; tell the user, without details, that it failed."""
-    log.error("unhandled error while handling an update", exc_info=context.error)
+    """Log the traceback for the operator; tell the user, without details, that it failed. A catalogue that cannot
+    be searched (its Milvus restarting) is one line in the log, and the user is told to come back in minutes."""
+    if isinstance(context.error, StoreUnavailableError):
+        log.warning("an update not answered, the catalogue cannot be searched: %s", context.error)
+        kind, text = "catalogue_unavailable", CATALOGUE_DOWN
+    else:
+        log.error("unhandled error while handling an update", exc_info=context.error)
+        kind, text = "unhandled", SORRY
     services = context.application.bot_data.get("services")
     if services:
         await services.stats.failed()
         if services.metrics:
-            services.metrics.error("unhandled")
+            services.metrics.error(kind)
     if not isinstance(update, Update):
         return
     try:
-        sorry = (await user_language(update, context))(SORRY)
+        sorry = (await user_language(update, context))(text)
         if update.callback_query:
             await update.callback_query.answer(sorry, show_alert=True)
         elif update.effective_chat:

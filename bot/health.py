@@ -18,6 +18,7 @@ class Health:
 
     def __init__(self) -> None:
         self.problems: dict[str, str] = {}
+        self.products: int | None = None  # as the catalogue last told the watchdog: /healthz asks no server
 
     def failing(self, part: str, reason: str) -> None:
         if self.problems.get(part) != reason:

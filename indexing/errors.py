@@ -47,3 +47,7 @@ class DownloadError(ImageError):
 
 class IndexBusyError(FashionIndexError):
     """Another writer holds the index, and the caller chose not to wait for it."""
+
+
+class StoreUnavailableError(FashionIndexError):
+    """The catalogue's store (a Milvus server) did not answer, or refused: it may be restarting."""

@@ -34,9 +34,12 @@ def available() -> str:
 
 
 def namespaced(command: list[str], env: dict[str, str] | None = None) -> list[str]:
-    """command, run in a network namespace of its own that has only loopback (brought up), with env set."""
+    """command, run in a network namespace of its own that has only loopback (brought up), with env set. Root
+    keeps its users there (PostgreSQL's server refuses to run as root, and runuser needs them); anyone else gets a
+    user namespace of their own, where they are root."""
     assigned = " ".join(f"{key}={shlex.quote(value)}" for key, value in {INSIDE: "1", **(env or {})}.items())
-    return ["unshare", "-rn", "sh", "-c", f"ip link set lo up && {assigned} exec {shlex.join(command)}"]
+    unshare = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
+    return [*unshare, "sh", "-c", f"ip link set lo up && {assigned} exec {shlex.join(command)}"]
 
 
 def running(pid: int) -> bool:

@@ -3,6 +3,7 @@ not answer (a Milvus stuck on it), another user's photo is answered."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from indexing import Index
@@ -14,7 +15,9 @@ SAVER, OTHER = USER + 1, USER + 2
 def test_a_stuck_catalogue_query_holds_up_no_other_user(fake, start_bot, exported_index, monkeypatch):
     saved = sorted(record["id"] for record in Index.load(exported_index).store.records())[3]
     bot = start_bot()
-    bot.services.store.save_product(SAVER, saved, "10.00 INR", True)
+    # Through the state's own thread: the bot's watchdog uses the same SQLite connection meanwhile.
+    asyncio.run_coroutine_threadsafe(bot.services.state.save_product(SAVER, saved, "10.00 INR", True),
+                                     bot.loop).result(30)
     answer, asked = threading.Event(), threading.Event()
     products_of = Index.products_of
 

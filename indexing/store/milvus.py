@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from indexing.errors import FashionIndexError
+from indexing.errors import FashionIndexError, StoreUnavailableError
 from indexing.extract.embedder import DIM
 from indexing.store.ann import AUTO_THRESHOLD
 from indexing.store.vector_store import visible
@@ -75,7 +75,7 @@ def client(uri: str) -> Any:
         try:
             _clients[uri] = MilvusClient(uri, timeout=CONNECT_TIMEOUT)
         except Exception as exc:  # pymilvus raises its own and grpc's errors
-            raise FashionIndexError(f"cannot reach Milvus at {uri}: {exc}") from None
+            raise StoreUnavailableError(f"cannot reach Milvus at {uri}: {exc}") from None
     return _clients[uri]
 
 
@@ -101,7 +101,7 @@ def retried(call: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return call(*args, **kwargs)
     except Exception as exc:
-        raise FashionIndexError(f"Milvus refused {getattr(call, '__name__', 'a call')}: {exc}") from exc
+        raise StoreUnavailableError(f"Milvus refused {getattr(call, '__name__', 'a call')}: {exc}") from exc
 
 
 def index_settings(count: int, override: str | None = None) -> dict[str, Any]:

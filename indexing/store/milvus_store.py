@@ -83,7 +83,7 @@ class MilvusStore:
     def open(cls, directory: Path, manifest: Mapping[str, Any], store_uri: str | None = None, *,
              verify: bool = True) -> MilvusStore:
         store = {**manifest["store"], **({"uri": store_uri} if store_uri else {})}
-        if not client(store["uri"]).has_collection(store["collection"]):
+        if not retried(client(store["uri"]).has_collection, store["collection"]):
             raise IndexFormatError(f"Milvus at {store['uri']} has no collection {store['collection']}: the index "
                                    "names a catalogue that is not there (another Milvus, or dropped)")
         opened = cls(store)
