@@ -38,6 +38,9 @@ def configure_logging(level: str, token: str) -> None:
     # httpx logs every request URL, which holds the token, at INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # pymilvus logs a traceback for every call that fails, several per search while Milvus restarts; the store's
+    # own error, retries spent, is the one line that reaches the log (as a warning, or in /healthz).
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
 
     # An exception that escapes everything (a thread's, or the interpreter's last) is printed redacted too.
     def print_redacted(kind, value, trace) -> None:

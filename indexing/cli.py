@@ -330,6 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.debug:  # pymilvus prints a traceback per failed call; the one-line error below says it once
+        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     if not getattr(args, "quiet", False) and not getattr(args, "json", False):
         steps = logging.StreamHandler()  # the library's step lines ("exporting the extractor ...")
         steps.setFormatter(logging.Formatter("%(message)s"))
