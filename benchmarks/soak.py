@@ -127,26 +127,26 @@ class Catalogue:
     def sync(self, with_add: bool) -> None:
         """A sync, and an `add` alongside if with_add. A writer that fails (its Milvus restarting) says so in one
         line and exits 1; it is run again after AGAIN_AFTER seconds, as cron's next run or the operator would."""
-        commands = [writer("sync", "--index", str(self.index), "--feed", self.shop.feed(), "--quiet")]
+        pending = {"sync": writer("sync", "--index", str(self.index), "--feed", self.shop.feed(), "--quiet")}
         if with_add:
             photo = self.new_product()
             self.added.append(photo.stem)
-            commands.append(writer("add", "--index", str(self.index), "--images", str(photo), "--quiet"))
-        pending, started = commands, time.time()
+            pending["add"] = writer("add", "--index", str(self.index), "--images", str(photo), "--quiet")
+        started = time.time()
         for _attempt in range(8):
-            runs = [(command, subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                               text=True)) for command in pending]
-            pending = []
-            for command, run in runs:
+            runs = {name: subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                           text=True) for name, command in pending.items()}
+            for name, run in runs.items():
                 err = run.communicate(timeout=3600)[1]
                 if run.returncode:
-                    self.failures.append(f"{command[6]}: {err.strip()[-300:]}")
-                    pending.append(command)
+                    self.failures.append(f"{name}: {err.strip()[-300:]}")
+                else:
+                    del pending[name]
             if not pending:
                 self.windows.append((started, time.time()))
                 return
             time.sleep(AGAIN_AFTER)
-        self.failures.append(f"given up after 8 tries: {[command[6] for command in pending]}")
+        self.failures.append(f"given up after 8 tries: {sorted(pending)}")
 
     def missing(self) -> list[str]:
         """Every change of every sync and add that the index does not hold."""
@@ -202,11 +202,11 @@ def latency_summary(sent: list[dict[str, Any]], quiet_until: float, faults: list
     """faults: (start, end) of each; photos from its start to FAULT_WINDOW after its end are left out. syncs:
     (start, end) of each sync, to tell the photos answered while one ran from the others."""
     quiet = [r["latency"] for r in sent if r["latency"] is not None and r["at"] < quiet_until]
-    steady = [r for r in sent if r["latency"] is not None and r["at"] >= quiet_until
-              and not any(start <= r["at"] < end + FAULT_WINDOW for start, end in faults)]
-    during = [r["latency"] for r in steady if any(start <= r["at"] < end for start, end in syncs)]
-    between = [r["latency"] for r in steady if not any(start <= r["at"] < end for start, end in syncs)]
-    steady = [r["latency"] for r in steady]
+    answered = [r for r in sent if r["latency"] is not None and r["at"] >= quiet_until
+                and not any(start <= r["at"] < end + FAULT_WINDOW for start, end in faults)]
+    during = [r["latency"] for r in answered if any(start <= r["at"] < end for start, end in syncs)]
+    between = [r["latency"] for r in answered if not any(start <= r["at"] < end for start, end in syncs)]
+    steady = [r["latency"] for r in answered]
     return {"steady_p95_during_syncs_s": round(p(during, 95) / 1000, 3) if during else None,
             "steady_p95_between_syncs_s": round(p(between, 95) / 1000, 3) if between else None,
             "share_of_time_syncing": round(sum(end - start for start, end in syncs if start >= quiet_until)
@@ -238,6 +238,7 @@ class Faults:
         plan = {"kill": quiet_until + 0.25 * (end - quiet_until), "off": quiet_until + 0.4 * (end - quiet_until),
                 "postgres": quiet_until + 0.5 * (end - quiet_until),
                 **({"milvus": quiet_until + 0.75 * (end - quiet_until)} if self.milvus else {})}
+        restarts = {"postgres": postgres.restart, **({"milvus": self.milvus.restart} if self.milvus else {})}
         restarted_at, next_sync, syncing = started, time.time(), None
         while time.time() < end:
             now = time.time()
@@ -253,14 +254,11 @@ class Faults:
                 self.bot, self.log, _ = start_bot(self.env, str(self.work))
                 restarted_at = time.time()
                 self.times.append((now, restarted_at))
-            if plan.get("postgres", end) <= now:
-                plan.pop("postgres")
-                postgres.restart()
-                self.times.append((now, time.time()))
-            if plan.get("milvus", end) <= now and self.milvus:
-                plan.pop("milvus")
-                self.milvus.restart()
-                self.times.append((now, time.time()))
+            for server, restart in restarts.items():
+                if plan.get(server, end) <= now:
+                    plan.pop(server)
+                    restart()
+                    self.times.append((now, time.time()))
             if plan.get("off", end) <= now:
                 plan.pop("off")
                 fake.message(OFF_USER, text="/alerts off", entities=[{"type": "bot_command", "offset": 0, "length": 7}])

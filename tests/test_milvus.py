@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
@@ -18,6 +15,7 @@ from indexing.store.milvus import client, index_settings, parse_store
 from testbed.drawing import make_catalogue
 from testbed.shop import generated_shop
 from tests.test_bot import user_photo
+from tests.test_operator import wait_for_health
 from tests.test_stores import store_copy
 
 
@@ -104,43 +102,27 @@ def test_an_hnsw_catalogue_answers_like_the_folder(tmp_path, catalogue, embedder
         assert [h.id for h in there.search(here.vector(pid), 5)] == [h.id for h in here.search(here.vector(pid), 5)]
 
 
-def health_of(url: str) -> dict:
-    """/healthz's body, whether it answers 200 or 503."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return json.loads(answer.read())
-    except urllib.error.HTTPError as refused:
-        return json.loads(refused.read())
-
-
-def health_until(url: str, status: str, timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while (body := health_of(url))["status"] != status and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return body
-
-
 def test_a_bot_whose_milvus_is_down_says_so_and_answers_again_once_it_is_back(
         milvus, exported_index, start_bot, fake, tmp_path, caplog):
     """The users are told to come back in minutes (not "something went wrong"), the log has one line each, not a
     traceback, /healthz says why; once the server is back, the same bot answers with no restart."""
     stored = store_copy(Index.load(exported_index), tmp_path / "idx", milvus.spec.rsplit("/", 1)[0] + "/tdown")
     bot = start_bot(index_dir=stored)
-    health = f"http://127.0.0.1:{bot.services.settings.health_port}/healthz"
-    assert health_until(health, "ok")["products"] == 24
+    port = bot.services.settings.health_port
+    assert wait_for_health(port, "ok", timeout=90)["products"] == 24
     milvus.process.terminate()
     milvus.process.wait(30)
 
     fake.send_photo(701, user_photo(), width=480, height=600)
     told = fake.wait_for("sendMessage", chat_id=701, timeout=120)[0]
     assert told.text == "The catalogue can't be searched right now. Please try again in a few minutes."
-    down = health_until(health, "degraded")
+    down = wait_for_health(port, "degraded", timeout=90)
     assert "search: the catalogue cannot be searched" in down["reason"] and "Milvus" in down["reason"]
     assert not [r for r in caplog.records if r.name == "bot.fallbacks" and r.exc_info]
     assert any("the catalogue cannot be searched" in r.getMessage() for r in caplog.records
                if r.name == "bot.fallbacks" and r.levelname == "WARNING")
 
     milvus.start()
-    assert health_until(health, "ok")["products"] == 24
+    assert wait_for_health(port, "ok", timeout=90)["products"] == 24
     fake.send_photo(702, user_photo(), width=480, height=600)
     assert len(fake.wait_for("sendMediaGroup", chat_id=702, timeout=120)[0].album()) == 5
