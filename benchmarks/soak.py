@@ -272,7 +272,10 @@ class Faults:
 
 def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     milvus = MilvusStandalone().start() if args.store == "milvus" else None
-    server, postgres, fake = FeedServer().start(), Postgres(binaries()).start(), FakeTelegram().start()
+    # A shop whose photos went up a month ago, served as a web server serves static files (Last-Modified, no
+    # max-age): a sync asks about each at most daily, as it would at a real shop.
+    server = FeedServer(uploaded=time.time() - 30 * 86400).start()
+    postgres, fake = Postgres(binaries()).start(), FakeTelegram().start()
     bot, faults = None, None
     try:
         catalogue = Catalogue(server, args.products, work / "idx", milvus.spec if milvus else None)

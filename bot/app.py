@@ -28,6 +28,7 @@ from bot.guards import guard
 from bot.health import listening, serve_health
 from bot.housekeeping import keep_house
 from bot.i18n import check_catalogues
+from bot.inbox import AnswerProcessor, Inbox, follow_inbox
 from bot.memory import release_freed_memory
 from bot.metrics import Metrics, build_info
 from bot.ratelimit import RateLimiter
@@ -84,6 +85,9 @@ async def post_init(application: Application) -> None:
     if isinstance(store, PostgresStore):
         services.stats = SharedStats(services.state)
     application.bot_data["services"] = services
+    inbox: Inbox = application.update_queue  # type: ignore[assignment]  # build_application's
+    inbox.state = services.state
+    application.bot_data["inbox"] = asyncio.create_task(follow_inbox(inbox, application.bot), name="follow-inbox")
     services.health.products = index.product_count
     services.alerts = AlertSender(application.bot, services.state, lambda: services.index,
                                   settings.alerts_per_second)
@@ -120,7 +124,7 @@ async def post_stop(application: Application) -> None:
 
 
 async def post_shutdown(application: Application) -> None:
-    for task in ("follower", "queue", "watchdog", "housekeeping"):
+    for task in ("follower", "queue", "watchdog", "housekeeping", "inbox"):
         if application.bot_data.get(task):
             application.bot_data[task].cancel()
     services: Services | None = application.bot_data.get("services")
@@ -133,6 +137,7 @@ async def post_shutdown(application: Application) -> None:
 
 
 def build_application(settings: Settings) -> Application:
+    inbox = Inbox()
     application = (
         ApplicationBuilder()
         .token(settings.token)
@@ -144,7 +149,8 @@ def build_application(settings: Settings) -> Application:
         .get_updates_request(HTTPXRequest(connect_timeout=10, read_timeout=settings.api_timeout + 10,
                                           proxy=settings.proxy or None))
         .rate_limiter(Retrier())
-        .concurrent_updates(True)
+        .update_queue(inbox)
+        .concurrent_updates(AnswerProcessor(inbox))
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bot.i18n import N_, Language
+from bot.state_inbox import InboxState
 from bot.state_users import UserState
 
 KIND_NAMES = {"item": N_("Item"), "outfit": N_("Outfit"), "top": N_("Top"), "bottom": N_("Bottom"),
@@ -62,7 +63,7 @@ class Look:
         return f"{n + 1} {_(KIND_NAMES.get(kind, KIND_NAMES['item']))}"
 
 
-class Store(UserState):
+class Store(UserState, InboxState):
     """Queries, photos, uploads and feedback over a DB-API connection; subclasses connect and set the dialect."""
 
     def __init__(self, ttl_hours: int = 72, retention_days: int = 90):
@@ -99,6 +100,7 @@ class Store(UserState):
                          (expired,))
             deleted["looks"] = self.execute("DELETE FROM looks WHERE created < ?", (expired,)).rowcount
             deleted["alerts"] = self.execute("DELETE FROM alerts WHERE sent < ?", (retired,)).rowcount
+            deleted["updates"] = self.prune_inbox(now)
         return {**deleted, **self.prune_records(retired)}
 
     def prune_records(self, before: float) -> dict[str, int]:

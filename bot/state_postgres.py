@@ -44,6 +44,9 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS served_time ON served (time)",
     "CREATE INDEX IF NOT EXISTS errors_time ON errors (time)",
     "CREATE INDEX IF NOT EXISTS feedback_time ON feedback (time)",
+    """CREATE TABLE IF NOT EXISTS inbox (update_id BIGINT PRIMARY KEY, body TEXT NOT NULL, owner TEXT NOT NULL,
+       seen DOUBLE PRECISION NOT NULL, tries INTEGER NOT NULL, answered DOUBLE PRECISION)""",
+    "CREATE INDEX IF NOT EXISTS inbox_waiting ON inbox (answered)",
     "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until DOUBLE PRECISION NOT NULL)",
 ]
 SCHEMA_LOCK = 7_401_042  # an advisory lock: two replicas starting at once create the schema one after the other

@@ -72,6 +72,15 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_waiting ON alerts (sent, id);
 CREATE INDEX IF NOT EXISTS queries_created ON queries (created);
 CREATE INDEX IF NOT EXISTS looks_created ON looks (created);
+CREATE TABLE IF NOT EXISTS inbox (
+    update_id INTEGER PRIMARY KEY,
+    body TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    seen REAL NOT NULL,
+    tries INTEGER NOT NULL,
+    answered REAL
+);
+CREATE INDEX IF NOT EXISTS inbox_waiting ON inbox (answered);
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY,
     owner TEXT NOT NULL,

@@ -65,6 +65,9 @@ def add_sync(sub: argparse._SubParsersAction) -> None:
     sync.add_argument("--columns", metavar="ATTR=COLUMN,...", help="map a CSV's columns, e.g. id=ID,title=Name")
     sync.add_argument("--json", action="store_true", help="print one JSON summary object")
     sync.add_argument("--workers", type=positive, default=8, help="parallel downloads (default 8)")
+    sync.add_argument("--recheck-photos", action="store_true",
+                      help="ask the shop's server about every photo, even those its cache headers say are fresh "
+                      "(default: as HTTP caches do, and each at least daily)")
     add_embedding_options(sync, "photos embedded")
     add_no_wait(sync)
 

@@ -50,7 +50,7 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
         milvus_index=getattr(args, "milvus_index", None),
         overwrite=getattr(args, "overwrite", False), progress=not args.quiet and not getattr(args, "json", False),
         copy_images=getattr(args, "copy_images", False), limit=getattr(args, "limit", None),
-        workers=getattr(args, "workers", 8))
+        workers=getattr(args, "workers", 8), recheck=getattr(args, "recheck_photos", False))
 
 
 def run_build(args: argparse.Namespace) -> int:

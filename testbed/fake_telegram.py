@@ -128,6 +128,11 @@ class FakeTelegram:
         self._loop.call_soon_threadsafe(self._new_update.set)
         return update["update_id"]
 
+    def unconfirmed(self) -> list[int]:
+        """The updates that the bot has not confirmed yet (by a getUpdates with a later offset)."""
+        with self.changed:
+            return [update["update_id"] for update in self._updates]
+
     def add_file(self, data: bytes) -> str:
         file_id = f"upload-{next(self._file_ids)}"
         self.files[file_id] = data

@@ -21,7 +21,10 @@ class FeedServer:
     /huge (a 60 MB JPEG), /loop (redirects to itself), /flaky (503 on the first try).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, uploaded: float | None = None) -> None:
+        """uploaded: when the shop put its photos up, sent as their Last-Modified with no max-age, as a web
+        server sends static files; None: every photo is sent as changed just now, so every sync asks again."""
+        self.uploaded = uploaded
         self.feeds: dict[str, bytes] = {}
         self.images: dict[str, bytes] = {}
         self.hits: Counter[tuple[str, int]] = Counter()  # (path, status) -> count
@@ -61,6 +64,10 @@ class FeedServer:
         """Image bodies sent (not counting 304s)."""
         return sum(n for (path, status), n in self.hits.items() if path.startswith("/img/") and status == 200)
 
+    def image_requests(self) -> int:
+        """Requests for images, 304s included."""
+        return sum(n for (path, _status), n in self.hits.items() if path.startswith("/img/"))
+
     def answer(self, request: BaseHTTPRequestHandler) -> None:
         path = request.path.split("?")[0]
         if path.startswith("/feed."):
@@ -76,7 +83,7 @@ class FeedServer:
             if request.headers.get("If-None-Match") == etag:
                 return self.send(request, path, 304, b"", {"ETag": etag})
             return self.send(request, path, 200, body, {"ETag": etag, "Content-Type": "image/jpeg",
-                                                         "Last-Modified": formatdate(usegmt=True)})
+                                                         "Last-Modified": formatdate(self.uploaded, usegmt=True)})
         if path == "/slow":
             time.sleep(SLOW_SECONDS)
             return self.send(request, path, 200, self.images.get("slow", b""), {"Content-Type": "image/jpeg"})

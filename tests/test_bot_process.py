@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from testbed.drawing import draw_product
-from testbed.fake_telegram import FakeTelegram
+from testbed.fake_telegram import FakeTelegram, Fault
 from testbed.postgres import free_port
 from tests.conftest import ROOT, with_models
 from tests.test_bot import jpeg
@@ -105,6 +105,41 @@ def test_env_file_start_ready_answer_and_sigterm(tmp_path, exported_index, model
     assert process.returncode == 0, log
     assert fake.token not in log and fake.token.split(":")[1] not in log
     assert "Traceback" not in log
+
+
+def wait_ready(process: subprocess.Popen) -> list[str]:
+    """The bot's output up to its ready line."""
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    while not any(" ready: " in line for line in lines):
+        assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
+        lines.append(process.stdout.readline())
+    return lines
+
+
+def test_a_photo_being_answered_when_the_bot_is_killed_is_answered_after_its_restart(tmp_path, exported_index,
+                                                                                      model_cache):
+    fake = FakeTelegram().start()
+    env = bot_env(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.url,
+                  INDEX_DIR=str(exported_index), STATE_DIR=str(with_models(tmp_path / "state", model_cache)))
+    try:
+        fake.fail("sendMediaGroup", Fault(500, stall=300))  # the album hangs: the bot is killed while sending it
+        with bot_process(env, tmp_path) as process:
+            wait_ready(process)
+            update_id = fake.send_photo(99, jpeg(draw_product("Blue", "Jeans", size=(300, 400))))
+            fake.wait_for("sendMediaGroup", chat_id=99)
+            assert update_id not in fake.unconfirmed()  # Telegram would never send it again
+            process.kill()
+            process.wait()
+        with bot_process(env, tmp_path) as process:
+            lines = wait_ready(process)
+            albums = fake.wait_for("sendMediaGroup", count=2, chat_id=99)
+            assert len(albums[1].album()) == 5 and fake.wait_for("sendPhoto", chat_id=99)
+            log = "".join(lines) + stop(process)
+    finally:
+        fake.stop()
+    assert "answering 1 update(s) left unanswered by a process that stopped" in log and process.returncode == 0
+    assert len(fake.seen("sendMediaGroup", chat_id=99)) == 2  # answered once more, not again and again
 
 
 @pytest.mark.parametrize("value", ["1,2, 3", "1;2;3"])

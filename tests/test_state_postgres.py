@@ -21,7 +21,7 @@ def store(request, tmp_path) -> Store:
         opened: Store = SqliteStore(tmp_path / "state")
     else:
         opened = PostgresStore(request.getfixturevalue("postgres_url"))
-        for table in ("queries", "looks", "look_vectors", "uploads", "feedback", "served", "errors"):
+        for table in ("queries", "looks", "look_vectors", "uploads", "feedback", "served", "errors", "inbox"):
             opened.execute(f"TRUNCATE {table}")
     yield opened
     opened.close()
@@ -110,3 +110,20 @@ def test_prune_deletes_what_expired_and_what_is_past_the_retention(store):
     assert deleted["queries"] == 1 and deleted["alerts"] == 1
     assert store.query(kept.id) is not None and store.query(old.id) is None
     assert store.prune(now + store.retention + 10)["feedback"] == 1  # feedback is kept RETENTION_DAYS
+
+
+def test_updates_are_kept_once_taken_over_from_a_silent_owner_and_dropped_after_three_tries(store):
+    assert store.keep_update(7, '{"update_id": 7}', "a") and not store.keep_update(7, '{"update_id": 7}', "b")
+    store.keep_update(8, '{"update_id": 8}', "a")
+    store.mark_answered(8)
+    alive = store.claim_orphans("b", 30.0, lambda owner: False, 3)
+    assert alive.bodies == [] and alive.dropped == []  # "a" spoke a moment ago
+    assert store.claim_orphans("b", 30.0, lambda owner: owner == "a", 3).bodies == ['{"update_id": 7}']
+    assert store.claim_orphans("c", 30.0, lambda owner: False, 3).bodies == []  # "b" holds it now
+    store.execute("UPDATE inbox SET seen = seen - 60")
+    store.touch_updates("a")  # a process that lost it saying it is alive changes nothing
+    assert store.claim_orphans("c", 30.0, lambda owner: False, 3).bodies == ['{"update_id": 7}']  # third try
+    gone = store.claim_orphans("d", 30.0, lambda owner: True, 3)
+    assert gone.bodies == [] and gone.dropped == [7]
+    assert store.claim_orphans("e", 30.0, lambda owner: True, 3).dropped == []
+    assert store.prune(time.time() + 2 * 86400)["updates"] == 2  # answered (or dropped) a day ago: forgotten

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from indexing.sources.download import ImageCache
 from indexing.sources.options import BuildOptions
 from indexing.sources.sync import build_from_feed, sync_feed
 from testbed.drawing import draw_product
+from testbed.feed_server import FeedServer
 from testbed.shop import generated_shop, jpeg
 
 
@@ -164,3 +166,29 @@ def test_a_feed_build_publishes_the_products_fetched_so_far_for_a_bot_to_serve(s
     assert final.product_count == 30 and "building" not in final.manifest
     vector = embedder.embed(load_image(shop.server.images[shop.products["1007"].photos[0]])[None])[0]
     assert final.search(vector, 1)[0].id == "1007"
+
+
+def test_a_sync_asks_only_about_photos_whose_freshness_ran_out_and_recheck_asks_about_all(embedder, tmp_path):
+    # Photos put up a month ago and served with no max-age, as a web server serves static files: fresh for a day.
+    server = FeedServer(uploaded=time.time() - 30 * 86400).start()
+    try:
+        shop = generated_shop(server, 10)
+        build(shop, tmp_path / "idx", embedder)
+        asked = server.image_requests()
+        shop.replace_photo("1004", draw_product("Yellow", "Watches", seed=77))
+        shop.add("3000", draw_product("Black", "Shoes", seed=3000))
+        report = sync_feed(tmp_path / "idx", shop.feed(), embedder=embedder, options=BuildOptions(progress=False))
+        assert server.image_requests() - asked == 1  # the new product's photo only
+        assert report.counts()["added"] == 1 and report.counts()["embedded"] == 1
+        replaced = embedder.embed(load_image(server.images["1004.jpg"])[None])[0]
+        assert Index.load(tmp_path / "idx").search(replaced, 1)[0].id != "1004"  # not seen yet: still fresh
+
+        asked, downloaded = server.image_requests(), server.downloads()
+        report = sync_feed(tmp_path / "idx", shop.feed(), embedder=embedder,
+                           options=BuildOptions(progress=False, recheck=True))
+        photos = sum(len(product.photos) for product in shop.products.values())
+        assert server.image_requests() - asked == photos and server.downloads() - downloaded == 1  # the rest: 304
+        assert report.counts()["updated"] == 1 and report.counts()["embedded"] == 1
+        assert Index.load(tmp_path / "idx").search(replaced, 1)[0].id == "1004"
+    finally:
+        server.stop()

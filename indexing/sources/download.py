@@ -1,5 +1,5 @@
-"""Images by URL: downloads with retries, timeouts and a size cap, into a cache in the index folder that
-revalidates with ETag/Last-Modified, so that a sync fetches only what changed."""
+"""Images by URL: downloads with retries, timeouts and a size cap, into a cache in the index folder that asks
+again only once a photo's freshness has run out (HTTP's rules), with ETag/Last-Modified: a sync fetches what changed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import ssl
 import threading
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import httpx
 from indexing.errors import DownloadError, FeedError
 from indexing.extract.images import MAX_BYTES, image_type
 from indexing.sources.addresses import PublicOnly, allowed_networks
+from indexing.sources.freshness import fresh_for
 
 FEED_IMAGES = "feed-images"  # in the index folder: <sha1>.<suffix> files, urls/<sha256 of the URL>.json
 TIMEOUT = 15.0  # seconds without a byte; a whole download gets DEADLINE_FACTOR times that
@@ -132,10 +134,11 @@ class ImageCache:
     """Downloaded images, one file per distinct content, and per URL the validators to revalidate it."""
 
     def __init__(self, directory: Path, *, max_bytes: int = MAX_BYTES, timeout: float = TIMEOUT,
-                 retries: int = RETRIES):
+                 retries: int = RETRIES, recheck: bool = False):
+        """recheck: ask the server about every photo, even one that its cache headers say is still fresh."""
         self.directory = directory
         (directory / "urls").mkdir(parents=True, exist_ok=True)
-        self.max_bytes, self.timeout, self.retries = max_bytes, timeout, retries
+        self.max_bytes, self.timeout, self.retries, self.recheck = max_bytes, timeout, retries, recheck
         self._local = threading.local()
         self._clients: list[httpx.Client] = []
 
@@ -159,8 +162,11 @@ class ImageCache:
         return entry if ok else None
 
     def fetch(self, url: str) -> Fetched:
-        """The URL's image, downloaded only if the server says it changed since the cached copy."""
+        """The URL's image: the cached copy while it is fresh, else downloaded only if the server says it changed."""
         entry = self.entry(url)
+        now = time.time()
+        if entry and not self.recheck and now < entry.get("checked", 0) + entry.get("fresh_for", 0):
+            return Fetched(url, self.directory / entry["file"], entry["sha1"], changed=False)
         headers = {}
         if entry and entry.get("etag"):
             headers["If-None-Match"] = entry["etag"]
@@ -168,6 +174,8 @@ class ImageCache:
             headers["If-Modified-Since"] = entry["last_modified"]
         response = get(self._client(), url, self.max_bytes, headers, self.retries)
         if response.status == 304 and entry:
+            validated = {"last-modified": entry.get("last_modified") or "", **response.headers}
+            self._remember(url, entry["file"], entry["sha1"], validated, now)
             return Fetched(url, self.directory / entry["file"], entry["sha1"], changed=False)
         body = response.body
         suffix = image_type(body)
@@ -178,11 +186,15 @@ class ImageCache:
         name = f"{sha1}.{suffix}"
         if not (self.directory / name).is_file():
             write_file(self.directory / name, body)
-        write_file(self._entry_path(url), json.dumps({
-            "url": url, "file": name, "sha1": sha1, "etag": response.headers.get("etag"),
-            "last_modified": response.headers.get("last-modified"),
-        }).encode("utf-8"))
+        self._remember(url, name, sha1, response.headers, now)
         return Fetched(url, self.directory / name, sha1, changed=not entry or entry.get("sha1") != sha1)
+
+    def _remember(self, url: str, name: str, sha1: str, headers: Mapping[str, str], now: float) -> None:
+        write_file(self._entry_path(url), json.dumps({
+            "url": url, "file": name, "sha1": sha1, "etag": headers.get("etag"),
+            "last_modified": headers.get("last-modified") or None, "checked": now,
+            "fresh_for": fresh_for(url, headers, now),
+        }).encode("utf-8"))
 
     def prune(self, keep: set[str]) -> int:
         """Delete image files whose names are not in keep; the number deleted."""

@@ -17,7 +17,9 @@ class BuildOptions:
     milvus_index: Milvus's vector index, `TYPE[:KEY=VALUE,...]` (None: exact below 100k rows, HNSW above).
     publish: commit the products embedded so far, now and then, for a bot to serve during a build.
     checkpoint_every: photos between checkpoints, what a kill -9 can cost. limit: the first N photos only.
-    workers: parallel downloads of a feed's photos. on_checkpoint: called with the count done at each one."""
+    workers: parallel downloads of a feed's photos. recheck: ask the shop's server about every photo, even one its
+    cache headers say is still fresh (a photo replaced at the same URL). on_checkpoint: called with the count done
+    at each one."""
 
     weights: Weights = field(default_factory=lambda: Weights("imagenet"))
     batch_size: int = 8
@@ -32,6 +34,7 @@ class BuildOptions:
     copy_images: bool = False
     limit: int | None = None
     workers: int = 8
+    recheck: bool = False
     on_checkpoint: Callable[[int], None] | None = None
 
 

@@ -125,7 +125,7 @@ def follow_feed(index_dir: Path, feed: str | Path, columns: Mapping[str, str] | 
         shutil.copyfile(index_dir / PARTIAL / ONNX_FILE, index_dir / ONNX_FILE)
     checkpoint = Checkpoint.open(index_dir / PARTIAL, {"extractor": runner.fingerprint, "kind": "feed"})
     vectors, resumed = vectors_by_photo(before, checkpoint)
-    cache = cache or ImageCache(index_dir / FEED_IMAGES)
+    cache = cache or ImageCache(index_dir / FEED_IMAGES, recheck=options.recheck)
     outcomes: dict[str, Outcome] = {}
     publisher = None
     if reference is not None:  # a sync commits through the old index, which keeps its probe and export
