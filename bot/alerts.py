@@ -155,7 +155,10 @@ class AlertSender:
         if self._task:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.state.release_lease(LEASE, self.owner)
+        try:
+            await self.state.release_lease(LEASE, self.owner)
+        except Exception as exc:  # the lease runs out by itself: another process sends after LEASE_SECONDS
+            log.warning("could not hand the alert sender's lease on (the state failed: %s)", exc)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

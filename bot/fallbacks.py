@@ -9,7 +9,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.i18n import N_
+from bot.i18n import N_, Language, language, normalise
 from bot.language_menu import user_language
 from indexing.errors import StoreUnavailableError
 
@@ -49,16 +49,28 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         kind, text = "unhandled", SORRY
     services = context.application.bot_data.get("services")
     if services:
-        await services.stats.failed()
         if services.metrics:
             services.metrics.error(kind)
+        try:
+            await services.stats.failed()
+        except Exception as exc:  # the state may be what failed (PostgreSQL restarting): the user is told anyway
+            log.warning("could not count the error in the state: %s", exc)
     if not isinstance(update, Update):
         return
     try:
-        sorry = (await user_language(update, context))(text)
+        sorry = (await language_anyway(update, context))(text)
         if update.callback_query:
             await update.callback_query.answer(sorry, show_alert=True)
         elif update.effective_chat:
             await context.bot.send_message(update.effective_chat.id, sorry)
     except Exception:  # the API itself may be what failed; the log already has the cause
         log.warning("could not tell the user about the error", exc_info=True)
+
+
+async def language_anyway(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Language:
+    """The user's language; their Telegram app's where the state that keeps their choice cannot be read."""
+    try:
+        return await user_language(update, context)
+    except Exception:
+        user = update.effective_user
+        return language((normalise(user.language_code) if user else None) or "en")

@@ -50,11 +50,17 @@ class Postgres:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-l", str(self.folder / "log"), "-w",
                   "start", "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off")
 
-    def restart(self) -> None:
-        """Stop the server as a crash would (immediate), then start it again on its data and port."""
+    def down(self) -> None:
+        """Stop the server as a crash would (immediate), keeping its data: `up` starts it again on its port."""
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
+
+    def up(self) -> None:
         self._start()
 
+    def restart(self) -> None:
+        self.down()
+        self.up()
+
     def stop(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
+        self.down()
         shutil.rmtree(self.folder, ignore_errors=True)

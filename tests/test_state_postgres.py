@@ -127,3 +127,24 @@ def test_updates_are_kept_once_taken_over_from_a_silent_owner_and_dropped_after_
     assert gone.bodies == [] and gone.dropped == [7]
     assert store.claim_orphans("e", 30.0, lambda owner: True, 3).dropped == []
     assert store.prune(time.time() + 2 * 86400)["updates"] == 2  # answered (or dropped) a day ago: forgotten
+
+
+def test_a_photo_sent_while_postgresql_is_down_is_told_to_try_again_and_then_answered(fake, start_bot):
+    from testbed.postgres import Postgres, binaries
+
+    if binaries() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = Postgres(binaries()).start()
+    try:
+        start_bot(state_url=server.url)
+        fake.send_photo(USER, user_photo())
+        fake.wait_for("sendMediaGroup", chat_id=USER)
+        server.down()
+        fake.send_photo(USER + 1, user_photo())
+        told = fake.wait_for("sendMessage", chat_id=USER + 1)[0]
+        assert "try again" in told.text and not fake.seen("sendMediaGroup", chat_id=USER + 1)
+        server.up()
+        fake.send_photo(USER + 1, user_photo())
+        assert len(fake.wait_for("sendMediaGroup", chat_id=USER + 1)[0].album()) == 5
+    finally:
+        server.stop()
