@@ -252,7 +252,13 @@ def run(argv: Sequence[str]) -> dict:
     parser.add_argument("--index", help="reuse an index of the same products built earlier (a folder)")
     parser.add_argument("--finder", choices=FINDERS, default="auto",
                         help="scda: the model's activation map picks the item (needs an index; ImageNet weights)")
+    parser.add_argument("--real", action="store_true",
+                        help="real photos instead (shared/datasets/real-photos): garments at home and people")
     args = parser.parse_args(argv)
+    if args.real:
+        from benchmarks.real_photos import run_real
+
+        return run_real(args.finder)
     if args.finder == "scda" and args.no_search:
         parser.error(f"--finder {args.finder} runs the model: it needs the index, not --no-search")
     files = catalogue_sample(args.products, seed=0)

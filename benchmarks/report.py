@@ -19,6 +19,8 @@ TITLES = {
                 "loopback, then a sync changing 20 prices and adding 5 products)",
     "items": "The item finder on composites with known answers, tuning backgrounds (2,000-product index)",
     "items-held-out": "The same on held-out backgrounds, never used for tuning",
+    "items-real": "The item finder on real photos: garments at home (boxes drawn for them) and people in the "
+                  "street, tuning and held-out parts",
     "first-run": "`make run` with no index: the bot serves while the full catalogue is indexed",
     "milvus": "Milvus (standalone, its index by size) against the index folder: write, search, a 1% change, a bot",
     "bot-scaled": "One bot replica on Milvus Lite + PostgreSQL against the default (folder + SQLite), same run",

@@ -162,6 +162,10 @@ def query_items(args: argparse.Namespace, index: Index, embedder: Embedder, phot
                       for item, hits in zip(finding.items, per_item, strict=True)],
             "searched": finding.searched,
             "packshot": finding.packshot,
+            # Why the whole photo goes first, where it does: one product on white already, or no garment-like
+            # foreground at all (a bare bed, fabric from edge to edge).
+            "whole_photo_first": ("packshot" if finding.packshot
+                                  else "nothing stands out" if finding.searched is None else None),
             "whole": [h.to_dict() for h in whole],
         }, ensure_ascii=False, indent=2))
     else:

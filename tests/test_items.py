@@ -168,7 +168,7 @@ def test_query_items_json_lists_each_item_with_its_hits(exported_index, embedder
     sheet = tmp_path / "sheet.png"
     assert main(["query", "--index", str(exported_index), str(photo), "--items", "--json", "--sheet", str(sheet)]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) >= {"items", "searched", "whole"} and out["searched"] == 0
+    assert set(out) >= {"items", "searched", "whole"} and out["searched"] == 0 and out["whole_photo_first"] is None
     assert all(len(item["box"]) == 4 and len(item["hits"]) == 5 for item in out["items"])
     for placed in composite.placed:
         assert max(box_iou(item["box"], placed.box) for item in out["items"]) >= 0.5

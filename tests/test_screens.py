@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -82,3 +83,18 @@ def test_query_items_json_gives_the_screenshots_photos_as_kind_photo(exported_in
     out = json.loads(capsys.readouterr().out)
     assert out["searched"] == 0 and out["items"][0]["kind"] == "photo"
     assert box_iou(out["items"][0]["box"], shot.box) >= 0.5
+
+
+def test_a_tall_phone_photo_of_a_shirt_on_a_white_wall_is_not_taken_for_a_screenshot():
+    """As flat as a screen after JPEG, status bar and all, but its light drifts across it: no page colour."""
+    rng = np.random.default_rng(4)
+    h, w = 1280, 720
+    ys, xs = np.mgrid[0:h, 0:w]
+    # A lamp up and to the left: no colour covers more than 6% of the wall (0.03-0.08 on real ones)
+    light = (1 - 0.6 * np.hypot((xs - 0.3 * w) / w, (ys - 0.2 * h) / h))[..., None]
+    wall = np.array([238, 236, 230], np.float32) * light + rng.normal(0, 0.6, (h, w, 3))
+    wall[300:1000, 160:560] = np.array([150, 40, 45], np.float32) * light[300:1000, 160:560]  # the shirt
+    photo = Image.open(io.BytesIO(jpeg(Image.fromarray(wall.clip(0, 255).astype(np.uint8)))))
+    finding = ScreenFinder(BorderFinder()).find(photo.convert("RGB"))
+    assert all(item.kind != "photo" for item in finding.items)
+    assert finding.searched is not None and box_iou(finding.items[finding.searched].box, (160, 300, 560, 1000)) >= 0.8

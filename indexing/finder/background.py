@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from indexing.finder.colour import to_lab
 from indexing.finder.contrast import contrast_objects
+from indexing.finder.foreground import foreground
 from indexing.finder.items import MAX_ITEMS, Finding, Item, box_area, box_overlap, mask_box, scale_box
 from indexing.finder.surface import Surface, border_ring, features, fit_surface, smooth_colour, texture, work_copy
 
@@ -122,6 +123,11 @@ class BorderFinder:
             items.append(Item(scale_box(box, sx, sy, size), soften(mask), 0.0, cue="contrast"))
         distinct = distinct_items(items)[:MAX_ITEMS]
         searched = 0 if distinct and stands_out(distinct[0], distance > surface.edge) else None
+        if searched is None:  # a garment filling the frame touches the border, so the border's model explains it
+            filling = foreground(surface.detrend(feats)[..., :3], ring)
+            if filling is not None:
+                item = Item(mask_box(filling, size), soften(filling), STANDS_OUT, cue="fill")
+                distinct, searched = distinct_items([item, *distinct])[:MAX_ITEMS], 0
         return Finding(size, distinct, searched, surface=surface, quiet=quiet)
 
     def refine(self, photo: Image.Image, finding: Finding, n: int) -> Item:

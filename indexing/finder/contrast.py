@@ -18,11 +18,11 @@ ASPECTS = (0.6, 1.0, 1.6)  # height / width
 RING = 0.3  # the surround: this share of the window's size on each side
 
 
-def quantise(lab: np.ndarray) -> np.ndarray:
+def quantise(lab: np.ndarray, colours: int = COLOURS) -> np.ndarray:
     """Each pixel's colour bin, from a small k-means over the photo's own colours."""
     flat = lab.reshape(-1, 3)
     sample = flat[:: max(1, len(flat) // 1500)]
-    centres, _ = kmeans(sample, COLOURS, iterations=6)
+    centres, _ = kmeans(sample, colours, iterations=6)
     return np.argmin(((flat[:, None] - centres[None]) ** 2).sum(-1), 1).reshape(lab.shape[:2])
 
 

@@ -14,6 +14,10 @@ TALL = 1.6  # a phone screenshot is at least this much taller than wide
 FLAT = 3  # neighbouring pixels of an interface's flat fill differ by at most this (per channel, after JPEG)
 FLAT_SHARE = 0.35  # an interface is at least this share flat fill; a camera's photo almost never is
 STATUS_BAR = 0.03  # the status bar's share of the height: flat but for a few glyphs
+# The page's colour covers at least this share of a screenshot: 0.13-0.62 on drawn ones (shop pages of the mist
+# and dark themes the least), 0.03-0.08 on the ten tall phone photos of garments (hangers on white walls, sheets)
+# that passed the tests above.
+PAGE_SHARE = 0.10
 TEXT = 0.03  # a line of text is at most this share of the screen's height
 MIN_HEIGHT = 0.05  # anything lower than this share of the screen is text, an icon or a bar
 MIN_AREA = 0.012  # and a picture covers at least this share of it
@@ -35,11 +39,13 @@ def flat_fill(rgb: np.ndarray) -> np.ndarray:
     return (step_x <= FLAT) & (step_y <= FLAT)
 
 
-def is_screenshot(flat: np.ndarray) -> bool:
-    """Mostly flat fill, and a flat status bar on top (the caller checks the shape first)."""
+def is_screenshot(flat: np.ndarray, fill: np.ndarray) -> bool:
+    """Mostly flat fill, a flat status bar on top, and a page: one colour that text is written on over a good
+    part of the screen (the caller checks the shape first). A tall phone photo of a shirt on a white wall or a
+    sheet is as flat, bar and all, but its light drifts across it: no one colour covers more than a few percent."""
     h = flat.shape[0]
     bar = flat[: max(2, round(STATUS_BAR * h))]
-    return bool(flat.mean() >= FLAT_SHARE and bar.mean() >= 0.6)
+    return bool(flat.mean() >= FLAT_SHARE and bar.mean() >= 0.6 and fill.mean() >= PAGE_SHARE)
 
 
 def page(rgb: np.ndarray, flat: np.ndarray) -> np.ndarray:
@@ -200,12 +206,12 @@ def solid_core(content: np.ndarray, box: Box) -> Box:
     return (x0, y0 + top, x1, y0 + bottom)
 
 
-def pictures(rgb: np.ndarray, flat: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """The picture rectangles of a screenshot, largest first, in its work copy's pixels."""
+def pictures(rgb: np.ndarray, flat: np.ndarray, fill: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The picture rectangles of a screenshot, largest first, in its work copy's pixels; fill: its page()."""
     h, w = flat.shape
     # An outline encloses what it outlines: a plain garment's flat inside, a photo's own background. Then the
     # steps between two fills (a bar's edge) and text's strokes go: a pixel or two wide at this scale.
-    content = ndimage.binary_opening(ndimage.binary_fill_holes(~page(rgb, flat)), structure=np.ones((3, 3), bool))
+    content = ndimage.binary_opening(ndimage.binary_fill_holes(~fill), structure=np.ones((3, 3), bool))
     content[: max(2, round(STATUS_BAR * h))] = False
     found = []
     laid_out = blocks(content)
@@ -244,11 +250,12 @@ class ScreenFinder:
         work = photo.convert("RGB").resize((WORK_WIDTH, max(8, round(photo.height * scale))), Image.Resampling.BOX)
         rgb = np.asarray(work, np.int16)
         flat = flat_fill(rgb)
-        if not is_screenshot(flat):
+        fill = page(rgb, flat)
+        if not is_screenshot(flat, fill):
             return self.base.find(photo, size, busy_cues=busy_cues)
         sx, sy = size[0] / rgb.shape[1], size[1] / rgb.shape[0]
         items = []
-        for box in pictures(rgb, flat):
+        for box in pictures(rgb, flat, fill):
             mask = np.zeros(flat.shape, np.float32)
             mask[box[1]:box[3], box[0]:box[2]] = 1
             items.append(Item(scale_box(box, sx, sy, size), mask, box_area(box) / flat.size, cue="screen",
