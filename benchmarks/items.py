@@ -256,6 +256,8 @@ def run(argv: Sequence[str]) -> dict:
                         help="real photos instead (shared/datasets/real-photos): garments at home and people")
     args = parser.parse_args(argv)
     if args.real:
+        if args.finder == "scda":
+            parser.error("--real runs the finder alone, without an index: --finder scda needs the index's model")
         from benchmarks.real_photos import run_real
 
         return run_real(args.finder)

@@ -9,6 +9,7 @@ each garment covering at least 5% of the photo offered as an item (IoU >= 0.5), 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -79,11 +80,17 @@ def garment_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "finder_ms": times(rows), "wrong": [r["photo"] for r in rows if not r["right"]]}
 
 
+@functools.cache
+def label_ids() -> dict[str, int]:
+    """The pixel value of each label in the people's masks."""
+    return {name: int(i) for i, name in json.loads((REAL / "people" / "masks" / "labels.json").read_text()).items()}
+
+
 def visible_garments(entry: dict[str, Any]) -> list[dict[str, Any]]:
     """The photo's garments in the groups counted, each covering at least VISIBLE of the photo."""
     with Image.open(REAL / entry["mask"]) as png:
         mask = np.asarray(png)
-    names = {name: int(i) for i, name in json.loads((REAL / "people" / "masks" / "labels.json").read_text()).items()}
+    names = label_ids()
     kept = []
     for garment in entry["garments"]:
         if garment["group"] in GROUPS and (mask == names[garment["label"]]).mean() >= VISIBLE:

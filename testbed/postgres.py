@@ -43,19 +43,17 @@ class Postgres:
             shutil.chown(self.folder, "postgres", "postgres")
         data = self.folder / "data"
         self._run(str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", USER, "--no-sync")
-        self._start()
+        self.up()
         return self
 
-    def _start(self) -> None:
+    def up(self) -> None:
+        """Start the server on its data and port (after `down`)."""
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-l", str(self.folder / "log"), "-w",
                   "start", "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off")
 
     def down(self) -> None:
         """Stop the server as a crash would (immediate), keeping its data: `up` starts it again on its port."""
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
-
-    def up(self) -> None:
-        self._start()
 
     def restart(self) -> None:
         self.down()

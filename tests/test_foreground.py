@@ -16,19 +16,17 @@ from tests.test_items import generated_products
 
 
 def garment_filling_the_frame(surface: str, seed: int) -> tuple[Image.Image, tuple[int, int, int, int]]:
-    """A drawn shirt photographed close, on a bed or a floor: it covers most of the frame and runs off two sides."""
+    """A drawn shirt photographed close, on a bed or a floor: it covers most of the frame and runs off two sides.
+    The shirt is laid on a wider stretch of the surface, and the photo is the middle of it."""
     rng = np.random.default_rng(seed)
-    canvas = SURFACES[surface]((900, 1200), rng).astype(np.float32)
+    w, h, margin = 900, 1200, 400
+    canvas = SURFACES[surface]((w + 2 * margin, h + 2 * margin), rng).astype(np.float32)
     shirt = transformed(generated_products()[0][1], 1350, rng)
-    x, y = (900 - shirt.width) // 2, (1200 - shirt.height) // 2 + 80
-    big = np.zeros((max(1200, y + shirt.height), max(900, x + shirt.width), 3), np.float32)
-    big[:1200, :900] = canvas
-    offset = (max(0, -x), max(0, -y))
-    padded = np.pad(big, ((offset[1], 0), (offset[0], 0), (0, 0)), mode="edge")
-    mask = paste(padded, shirt, x + offset[0], y + offset[1])[offset[1]:offset[1] + 1200, offset[0]:offset[0] + 900]
+    x, y = margin + (w - shirt.width) // 2, margin + (h - shirt.height) // 2 + 80
+    mask = paste(canvas, shirt, x, y)[margin:margin + h, margin:margin + w]
     ys, xs = np.nonzero(mask)
-    photo = finish(padded[offset[1]:offset[1] + 1200, offset[0]:offset[0] + 900], rng)
-    return photo, (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return finish(canvas[margin:margin + h, margin:margin + w], rng), (int(xs.min()), int(ys.min()),
+                                                                      int(xs.max()) + 1, int(ys.max()) + 1)
 
 
 @pytest.mark.parametrize("surface", ["plain", "wood", "carpet", "linen"])

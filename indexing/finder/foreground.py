@@ -51,4 +51,3 @@ def foreground(lab: np.ndarray, ring: np.ndarray) -> np.ndarray | None:
     held = np.unique(labels[seed & mask])
     mask = np.isin(labels, held[held > 0])
     return mask if LEAST <= mask.mean() <= MOST else None
-
